@@ -1,0 +1,13 @@
+#!/usr/bin/env python
+"""Stage 2: Background Frame and Final Frame (Science - Background) per science frame.
+
+Usage: ``mpiexec -n 2 python 2_Frames.py --config config.yaml``
+Writes ``<output_dir>/background/`` and ``<output_dir>/final_no_infill/``.
+"""
+import sys
+
+from proxy_pixel_pipeline.cli import stage_main
+from proxy_pixel_pipeline.stages import frames
+
+if __name__ == "__main__":
+    sys.exit(stage_main(2, __doc__, frames.run))

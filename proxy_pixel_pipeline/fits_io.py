@@ -1,0 +1,189 @@
+"""FITS input and output: careful reading, atomic writing, provenance headers.
+
+Reading turns every problem with a file into a one-line
+:class:`~proxy_pixel_pipeline.errors.PipelineError` naming the file.  Writing
+goes through :func:`write_fits`, the single place where provenance (pipeline
+version, stage, date, input files, configuration and its digest) enters the
+headers, in the spirit of ccdproc's ``log_meta``; outputs are written to a
+temporary name in the target folder and renamed when complete, so a killed job
+never leaves a file that looks finished.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from . import __version__
+from .errors import PipelineError
+
+__all__ = ["read_image", "read_stack", "read_mask", "write_fits", "read_table", "STAGE_NAMES"]
+
+STAGE_NAMES = {
+    1: "proxy matches",
+    2: "background and final frames",
+    3: "median frame fits",
+    4: "final frame fits",
+    5: "infill and cosmic-ray removal",
+}
+
+
+def read_image(path, missing_value=None, dtype=np.float32) -> np.ndarray:
+    """Read the 2D image of a FITS file as floats with NaN for missing pixels.
+
+    The first HDU with data is used (primary, else the first extension).
+
+    Parameters
+    ----------
+    path : str or Path
+        The FITS file.
+    missing_value : float, optional
+        Sentinel marking missing pixels in the file (e.g. 0 for integer data
+        from a lossy downlink).  NaN is always treated as missing.
+    dtype : numpy dtype
+        Output float type.
+
+    Returns
+    -------
+    ndarray, 2D
+    """
+    path = Path(path)
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            hdu = next((h for h in hdul if h.is_image and h.data is not None), None)
+            if hdu is None:
+                raise PipelineError(f"{path}: no image data in any HDU")
+            data = hdu.data
+    except PipelineError:
+        raise
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: file not found") from None
+    except Exception as exc:  # astropy raises many types for corrupt files
+        raise PipelineError(f"{path}: cannot read FITS ({_one_line(exc)})") from None
+    if data.ndim == 3:
+        raise PipelineError(f"{path}: is a 3D cube {data.shape}; give one 2D frame per file")
+    if data.ndim != 2:
+        raise PipelineError(f"{path}: image must be 2D, got shape {data.shape}")
+    image = data.astype(dtype)
+    if missing_value is not None:
+        image[data == missing_value] = np.nan
+    return image
+
+
+def read_stack(paths, missing_value=None, shape=None, dtype=np.float32) -> np.ndarray:
+    """Read frames into one (n_frames, rows, columns) array, checking shapes agree."""
+    paths = list(paths)
+    stack = None
+    for i, path in enumerate(paths):
+        image = read_image(path, missing_value, dtype)
+        if stack is None:
+            shape = shape or image.shape
+            stack = np.empty((len(paths),) + tuple(shape), dtype)
+        if image.shape != stack.shape[1:]:
+            raise PipelineError(
+                f"{path}: shape {image.shape} differs from {stack.shape[1:]} of {paths[0]}")
+        stack[i] = image
+    return stack
+
+
+def read_mask(path, shape=None) -> np.ndarray:
+    """Read the spectral mask (nonzero = spectral pixel) as a bool array."""
+    image = read_image(path, dtype=np.float64)
+    if shape is not None and image.shape != tuple(shape):
+        raise PipelineError(f"{path}: mask shape {image.shape} differs from frame shape {tuple(shape)}")
+    mask = np.nan_to_num(image) != 0
+    if not mask.any():
+        raise PipelineError(f"{path}: mask has no spectral (nonzero) pixel")
+    if mask.all():
+        raise PipelineError(f"{path}: mask has no non-spectral (zero) pixel to use as proxy")
+    return mask
+
+
+def read_table(path, extname):
+    """Read a FITS binary table extension as an astropy Table."""
+    from astropy.table import Table
+
+    path = Path(path)
+    try:
+        return Table.read(path, hdu=extname)
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: file not found") from None
+    except Exception as exc:
+        raise PipelineError(f"{path}: cannot read table '{extname}' ({_one_line(exc)})") from None
+
+
+def write_fits(path, data=None, *, stage, config, inputs=(), header=None, extensions=(),
+               bunit=None, overwrite=True) -> Path:
+    """Write a FITS file atomically with provenance in the primary header.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination; its folder is created if needed.
+    data : ndarray, optional
+        Primary HDU image (None for a table-only file).
+    stage : int
+        Pipeline stage (1-5) that made the file.
+    config : Config
+        Its settings are recorded (``HIERARCH PPP <KEY>``) with the digest
+        ``CFGHASH`` of those relevant up to ``stage``.
+    inputs : sequence of path
+        Input files, recorded by name.
+    header : fits.Header, optional
+        Extra primary-header cards (copied).
+    extensions : sequence of HDU
+        Image or table extensions to append.
+    bunit : str, optional
+        Physical unit of the primary image.
+    overwrite : bool
+        Replace an existing file; if False an existing file is an error.
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise PipelineError(f"{path}: exists; pass --overwrite to replace it")
+    hdr = fits.Header() if header is None else header.copy()
+    _stamp(hdr, stage, config, inputs)
+    if bunit:
+        hdr["BUNIT"] = bunit
+    hdul = fits.HDUList([fits.PrimaryHDU(data, header=hdr), *extensions])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        hdul.writeto(tmp, overwrite=True, checksum=True)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _stamp(hdr, stage, config, inputs):
+    """Add the provenance cards; the only place that writes them."""
+    hdr["PIPELINE"] = ("Proxy Pixel Pipeline", "software that made this file")
+    hdr["PIPEVER"] = (__version__, "pipeline version")
+    hdr["STAGE"] = (stage, STAGE_NAMES[stage])
+    hdr["DATE"] = (datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"), "UTC file creation")
+    hdr["CFGHASH"] = (config.digest(stage), "digest of config keys relevant up to STAGE")
+    hdr["CFGFILE"] = (Path(config.source).name, "config file")
+    for key, value in config.values().items():
+        if key in ("dark_frames", "science_frames", "spectral_mask", "output_dir"):
+            value = Path(value).name
+        hdr[f"HIERARCH PPP {key.upper()}"] = "null" if value is None else value
+    for i, name in enumerate(inputs):
+        hdr[f"INPUT{i + 1}" if len(inputs) > 1 else "INPUT"] = Path(name).name
+    hdr.add_history(f"Proxy Pixel Pipeline {__version__} stage {stage}: {STAGE_NAMES[stage]}")
+
+
+def _one_line(exc) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,71 @@
+"""What the stage runners share: input checks and frame-parallel execution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from ..errors import PipelineError
+from ..logs import get_logger
+from ..parallel import gather_rows, partition, scatter_rows
+
+__all__ = ["check_previous", "map_frames"]
+
+
+def check_previous(path, config, stage, rerun):
+    """Check that ``path`` exists and was made with the same relevant config.
+
+    Parameters
+    ----------
+    path : Path
+        Output of an earlier stage.
+    config : Config
+    stage : int
+        The stage that made ``path``.
+    rerun : str
+        Script to name in the error message (e.g. ``1_Proxy_Matches.py``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"{path}: missing; run {rerun} first")
+    with fits.open(path) as hdul:
+        made = hdul[0].header.get("CFGHASH")
+    if made != config.digest(stage):
+        raise PipelineError(
+            f"{path}: made with a different configuration (CFGHASH {made} != "
+            f"{config.digest(stage)}); rerun {rerun}")
+
+
+def map_frames(comm, n_frames, read, compute, write, group=None):
+    """Process frames in parallel: rank 0 reads and writes, ranks compute.
+
+    Frames go through in groups (``group`` frames, default 4 per rank) to bound
+    rank 0's memory; within a group contiguous runs of frames are scattered
+    with ``Scatterv`` and the results gathered with ``Gatherv``.
+
+    Parameters
+    ----------
+    comm : MPI communicator
+    n_frames : int
+    read : callable(i) -> ndarray
+        Rank 0: input array of frame ``i`` (same shape and dtype for all).
+    compute : callable(stack) -> dict of name -> ndarray
+        Any rank: outputs for a stack of inputs, each with the frames on axis 0.
+    write : callable(i, dict of name -> ndarray)
+        Rank 0: store frame ``i``'s outputs.
+    """
+    group = group or 4 * comm.size
+    log = get_logger()
+    for start in range(0, n_frames, group):
+        ids = range(start, min(start + group, n_frames))
+        stack = np.stack([read(i) for i in ids]) if comm.rank == 0 else None
+        counts = partition(len(ids), comm.size)
+        local = scatter_rows(comm, stack, counts)
+        outputs = compute(local)
+        gathered = {name: gather_rows(comm, value, counts) for name, value in sorted(outputs.items())}
+        if comm.rank == 0:
+            for k, i in enumerate(ids):
+                write(i, {name: value[k] for name, value in gathered.items()})
+            log.info("frames %d-%d of %d done", ids[0] + 1, ids[-1] + 1, n_frames)

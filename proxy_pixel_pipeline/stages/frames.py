@@ -1,0 +1,99 @@
+"""Stage 2: a Background Frame and a Final Frame for every science frame.
+
+Outputs (a contract other tools read): ``output_dir/background/<science
+file name>`` and ``output_dir/final_no_infill/<science file name>``, the image
+in the primary HDU.  With K > 1 proxies the background file also holds the
+proxies' per-pixel scatter (extension ``BKG_SCATTER``), a background
+uncertainty for spectrum extraction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from astropy.io import fits
+
+from ..errors import PipelineError
+from ..fits_io import read_image, read_mask, write_fits
+from ..frames import background_frame, final_frame
+from ..layout import Layout
+from ..logs import get_logger
+from ..parallel import bcast_array
+from .common import check_previous, map_frames
+from .matches import read_matches
+
+__all__ = ["run"]
+
+
+def run(cfg, comm, overwrite=False):
+    """Run stage 2 over all science frames.
+
+    Parameters
+    ----------
+    cfg : Config
+    comm : MPI communicator
+    overwrite : bool
+        Replace existing output frames.
+    """
+    log = get_logger()
+    layout = Layout(cfg.output_dir)
+    science_paths = spectral = proxy = shape = None
+    if comm.rank == 0:
+        check_previous(layout.matches, cfg, 1, "1_Proxy_Matches.py")
+        science_paths = cfg.science_paths()
+        existing = [p for p in science_paths if layout.final_no_infill(p).exists()]
+        if existing and not overwrite:
+            raise PipelineError(f"{layout.final_no_infill(existing[0])}: exists; "
+                                f"pass --overwrite to replace stage 2 outputs")
+        spectral, proxy, _ = read_matches(layout.matches)
+        shape = read_mask(cfg.spectral_mask).shape
+        log.info("%d science frames, %d spectral pixels, %d proxies each",
+                 len(science_paths), len(spectral), proxy.shape[1])
+    science_paths = comm.bcast(science_paths)
+    spectral = bcast_array(comm, spectral)
+    proxy = bcast_array(comm, proxy)
+    shape = comm.bcast(shape)
+
+    def read(i):
+        image = read_image(science_paths[i], cfg.missing_value)
+        if image.shape != shape:
+            raise PipelineError(f"{science_paths[i]}: shape {image.shape} differs from the "
+                                f"spectral mask's {shape}")
+        if np.isnan(image).all():
+            log.warning("%s: every pixel is missing", science_paths[i])
+        return image
+
+    def compute(stack):
+        out = {name: np.empty(stack.shape, np.float32) for name in ("background", "scatter", "final")}
+        for k, science in enumerate(stack):
+            out["background"][k], out["scatter"][k] = background_frame(
+                science, spectral, proxy, cfg.proxy_combine)
+            out["final"][k] = final_frame(science, out["background"][k])
+        return out
+
+    def write(i, out):
+        src = science_paths[i]
+        header = _science_header(src)
+        ext = []
+        if proxy.shape[1] > 1:
+            ext = [fits.ImageHDU(out["scatter"], name="BKG_SCATTER")]
+            ext[0].header["BUNIT"] = "adu"
+        write_fits(layout.background(src), out["background"], stage=2, config=cfg, inputs=[src],
+                   header=header, extensions=ext, bunit="adu")
+        write_fits(layout.final_no_infill(src), out["final"], stage=2, config=cfg, inputs=[src],
+                   header=header, bunit="adu")
+
+    map_frames(comm, len(science_paths), read, compute, write)
+    if comm.rank == 0:
+        log.info("wrote %d background and final frames under %s", len(science_paths), layout.root)
+
+
+def _science_header(path):
+    """Observation keywords of the science frame worth carrying along."""
+    keep = ("DATE-OBS", "EXPTIME", "CCDTEMP", "OBJECT", "IMAGETYP", "MJD-OBS")
+    with fits.open(path) as hdul:
+        src = next((h.header for h in hdul if h.is_image and h.data is not None), hdul[0].header)
+        header = fits.Header()
+        for key in keep:
+            if key in src:
+                header[key] = (src[key], src.comments[key])
+    return header

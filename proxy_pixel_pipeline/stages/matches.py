@@ -1,0 +1,190 @@
+"""Stage 1: match every spectral pixel with proxy pixels over the dark frames.
+
+Rank 0 reads the darks and the spectral mask, flags unusable pixels and
+broadcasts the candidates' dark series; spectral pixels are cut into blocks of
+``block_size`` (fixed, so the result never depends on the number of ranks),
+runs of blocks of equal work are scattered with ``Scatterv``, and the matches
+are gathered with ``Gatherv`` and written by rank 0 as a FITS table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+
+from ..errors import PipelineError
+from ..fits_io import read_mask, read_stack, write_fits
+from ..layout import Layout
+from ..logs import Progress, get_logger
+from ..matching import CandidateSet, MatchResult, match_block
+from ..parallel import (bcast_array, gather_rows, limit_blas_threads, partition, scatter_rows,
+                        threads_per_rank)
+from ..pixel_quality import assess_pixels, centre_frames
+
+__all__ = ["run", "read_matches", "FLAG_NO_PROXY"]
+
+FLAG_NO_PROXY = 8   # usable spectral pixel for which no candidate qualified
+
+_FIELDS = ("index", "score", "median", "std", "n_samples")
+
+
+def _prepare(cfg):
+    """Rank 0: read inputs and return the series to match and the bookkeeping."""
+    log = get_logger()
+    dark_paths = cfg.dark_paths()
+    darks = read_stack(dark_paths, cfg.missing_value)
+    if len(darks) < cfg.min_valid_samples:
+        raise PipelineError(
+            f"config key 'dark_frames': {len(darks)} dark frames, fewer than "
+            f"min_valid_samples = {cfg.min_valid_samples}")
+    mask = read_mask(cfg.spectral_mask, darks.shape[1:])
+    quality = assess_pixels(darks, cfg.hot_pixel_sigma, cfg.min_valid_samples)
+    usable = quality.usable
+    spec_all = np.argwhere(mask)
+    spec_yx = np.argwhere(mask & usable)
+    cand_yx = np.argwhere(~mask & usable)
+    if len(cand_yx) == 0:
+        raise PipelineError(f"{cfg.spectral_mask}: no usable non-spectral pixel to serve as proxy "
+                            f"(all hot, missing or constant)")
+    if cfg.proxy_count > len(cand_yx):
+        raise PipelineError(f"config key 'proxy_count': {cfg.proxy_count} exceeds the "
+                            f"{len(cand_yx)} usable candidate pixels")
+    excluded = quality.counts(mask)
+    log.info("%d dark frames of %s; %d spectral pixels (%d usable: excluded %s), %d candidates",
+             len(darks), darks.shape[1:], len(spec_all), len(spec_yx),
+             ", ".join(f"{v} {k}" for k, v in excluded.items()), len(cand_yx))
+    centred = centre_frames(darks)
+    del darks
+    spec = np.ascontiguousarray(centred[:, spec_yx[:, 0], spec_yx[:, 1]].T)
+    cand = np.ascontiguousarray(centred[:, cand_yx[:, 0], cand_yx[:, 1]].T)
+    return dict(spec=spec, cand=cand, spec_all=spec_all, spec_yx=spec_yx, cand_yx=cand_yx,
+                quality=quality, mask=mask, dark_paths=dark_paths)
+
+
+def run(cfg, comm, overwrite=False):
+    """Run stage 1 and write ``output_dir/proxy_matches.fits``.
+
+    Parameters
+    ----------
+    cfg : Config
+    comm : MPI communicator
+    overwrite : bool
+        Replace an existing match table.
+    """
+    log = get_logger()
+    layout = Layout(cfg.output_dir)
+    prep = None
+    if comm.rank == 0:
+        if layout.matches.exists() and not overwrite:
+            raise PipelineError(f"{layout.matches}: exists; pass --overwrite to replace it")
+        prep = _prepare(cfg)
+    cand = bcast_array(comm, prep["cand"] if prep else None)
+    n_spec = comm.bcast(len(prep["spec"]) if prep else None)
+
+    # Fixed blocks; runs of blocks balanced by work (valid samples of their pixels).
+    block = cfg.block_size
+    n_blocks = -(-n_spec // block)
+    if comm.rank == 0:
+        valid = np.count_nonzero(~np.isnan(prep["spec"]), axis=1).astype(float)
+        work = np.add.reduceat(valid, np.arange(0, n_spec, block)) if n_spec else np.zeros(0)
+    else:
+        work = None
+    work = comm.bcast(work)
+    blocks_per_rank = partition(work, comm.size)
+    block_sizes = np.minimum(block, n_spec - block * np.arange(n_blocks))
+    pixel_counts = [int(block_sizes[b0:b0 + nb].sum()) for b0, nb in
+                    zip(np.r_[0, np.cumsum(blocks_per_rank)[:-1]], blocks_per_rank)]
+    local = scatter_rows(comm, prep["spec"] if prep else None, pixel_counts)
+
+    threads = threads_per_rank(comm, cfg.blas_threads)
+    log.info("matching %d spectral pixels on %d rank(s) x %d BLAS thread(s), method %s%s, K = %d",
+             n_spec, comm.size, threads, cfg.proxy_method,
+             f" ({cfg.median_mode})" if cfg.proxy_method == "median" else "", cfg.proxy_count)
+    candidates = CandidateSet(cand, cfg.candidate_chunk)
+    progress = Progress(comm, n_spec, "proxy matching")
+    parts = []
+    with limit_blas_threads(threads):
+        for b in range(blocks_per_rank[comm.rank]):
+            series = local[b * block:(b + 1) * block]
+            parts.append(match_block(
+                series, candidates, method=cfg.proxy_method, proxy_count=cfg.proxy_count,
+                median_mode=cfg.median_mode, median_candidates=cfg.median_candidates,
+                prefilter_count=cfg.prefilter_count, min_samples=cfg.min_valid_samples))
+            progress.update(len(series))
+    progress.close(len(local))
+    result = (MatchResult.concatenate(parts) if parts
+              else MatchResult.empty(0, cfg.proxy_count))
+    gathered = {f: gather_rows(comm, getattr(result, f), pixel_counts) for f in _FIELDS}
+    if comm.rank == 0:
+        _write(cfg, layout, prep, MatchResult(**gathered))
+
+
+def _write(cfg, layout, prep, result):
+    """Rank 0: write the match table of all spectral pixels (excluded ones flagged)."""
+    log = get_logger()
+    spec_all, spec_yx, cand_yx = prep["spec_all"], prep["spec_yx"], prep["cand_yx"]
+    k = cfg.proxy_count
+    n = len(spec_all)
+    # Map usable spectral pixels into the full list (both in row-major order).
+    shape = prep["mask"].shape
+    where = np.searchsorted(np.ravel_multi_index(spec_all.T, shape),
+                            np.ravel_multi_index(spec_yx.T, shape))
+    proxy = np.full((n, k, 2), -1, np.int32)
+    stats = {name: np.full((n, k), np.nan) for name in ("score", "median", "std")}
+    n_samples = np.zeros((n, k), np.int32)
+    has = result.index >= 0
+    proxy[where] = np.where(has[..., None], cand_yx[np.where(has, result.index, 0)], -1)
+    for name in stats:
+        stats[name][where] = getattr(result, name)
+    n_samples[where] = result.n_samples
+    flags = prep["quality"].flags[spec_all[:, 0], spec_all[:, 1]].astype(np.uint8)
+    flags[(flags == 0) & (proxy[:, 0, 0] < 0)] |= FLAG_NO_PROXY
+
+    table = Table()
+    table["SPEC_Y"], table["SPEC_X"] = spec_all[:, 0].astype(np.int32), spec_all[:, 1].astype(np.int32)
+    table["PROXY_Y"], table["PROXY_X"] = proxy[..., 0], proxy[..., 1]
+    table["SCORE"] = stats["score"]
+    table["RES_MEDIAN"] = stats["median"]
+    table["RES_STD"] = stats["std"]
+    table["N_SAMPLES"] = n_samples
+    table["FLAG"] = flags
+    units = {"SCORE": "adu2" if cfg.proxy_method == "lsq" else "adu", "RES_MEDIAN": "adu",
+             "RES_STD": "adu", "SPEC_Y": "pix", "SPEC_X": "pix", "PROXY_Y": "pix", "PROXY_X": "pix"}
+    for col, unit in units.items():
+        table[col].unit = unit
+    matched = int(np.count_nonzero(flags == 0))
+    hdr = fits.Header()
+    hdr["NSPEC"] = (n, "spectral pixels in the mask")
+    hdr["NMATCHED"] = (matched, "spectral pixels with a proxy")
+    hdr["NCAND"] = (len(cand_yx), "usable candidate (non-spectral) pixels")
+    hdr["NDARKS"] = (len(prep["dark_paths"]), "dark frames")
+    hdr["HOTTHRES"] = (prep["quality"].hot_threshold, "[adu] median dark level above which hot")
+    counts = prep["quality"].counts(prep["mask"])
+    hdr["NHOT"] = (counts["hot"], "spectral pixels excluded as hot")
+    hdr["NFEWSAMP"] = (counts["few_samples"], "spectral pixels excluded: too few valid darks")
+    hdr["NCONST"] = (counts["constant"], "spectral pixels excluded: constant")
+    hdr["NNOPROXY"] = (int(np.count_nonzero(flags & FLAG_NO_PROXY)), "spectral pixels: no candidate")
+    hdr["PROXYK"] = (k, "proxies per spectral pixel")
+    table_hdu = fits.BinTableHDU(table, name="MATCHES")
+    table_hdu.header["FLAGDOC"] = "1 hot, 2 few valid darks, 4 constant, 8 no proxy"
+    flags_hdu = fits.ImageHDU(prep["quality"].flags, name="PIXFLAGS")
+    flags_hdu.header["FLAGDOC"] = "1 hot, 2 few valid darks, 4 constant"
+    mask_hdu = fits.ImageHDU(prep["mask"].astype(np.uint8), name="SPECMASK")
+    write_fits(layout.matches, None, stage=1, config=cfg, inputs=prep["dark_paths"], header=hdr,
+               extensions=[table_hdu, flags_hdu, mask_hdu])
+    log.info("wrote %s: %d of %d spectral pixels matched (%d excluded)",
+             layout.matches, matched, n, n - matched)
+
+
+def read_matches(path):
+    """Read a match table: spectral (n, 2) and proxy (n, K, 2) positions, and the table."""
+    from ..fits_io import read_table
+
+    table = read_table(path, "MATCHES")
+    spectral = np.stack([table["SPEC_Y"], table["SPEC_X"]], -1).astype(np.intp)
+    py, px = np.asarray(table["PROXY_Y"]), np.asarray(table["PROXY_X"])
+    if py.ndim == 1:
+        py, px = py[:, None], px[:, None]
+    proxy = np.stack([py, px], -1).astype(np.intp)
+    return spectral, proxy, table
