@@ -70,25 +70,27 @@ class Progress:
             self.done[0] = self.done_local
             self._drain(block=False)
             self._report()
-        else:
-            buf = np.array([self.done_local], np.int64)
-            self._requests.append(self.comm.Isend(buf, dest=0, tag=_TAG_PROGRESS))
-            self._requests[-1].buf = buf  # keep the buffer alive until sent
+        elif time.monotonic() - self._last >= self.interval / 5:
+            self._last = time.monotonic()
+            self._send(self.done_local)
 
     def close(self, expected_local):
         """Finish: rank 0 waits until every rank reported its last unit."""
         from mpi4py import MPI
 
         if self.comm.rank != 0:
-            final = np.array([expected_local], np.int64)
-            self._requests.append(self.comm.Isend(final, dest=0, tag=_TAG_PROGRESS))
-            MPI.Request.Waitall(self._requests)
+            self._send(expected_local)
+            MPI.Request.Waitall([request for request, _ in self._requests])
             return
         self.done[0] = expected_local
         self._drain(block=True)
         elapsed = time.monotonic() - self.start
         rate = self.total / elapsed if elapsed > 0 else float("inf")
         self._log.info("%s: %d done in %.1f s (%.0f per s)", self.label, self.total, elapsed, rate)
+
+    def _send(self, count):
+        buf = np.array([count], np.int64)    # kept alive with its request until sent
+        self._requests.append((self.comm.Isend(buf, dest=0, tag=_TAG_PROGRESS), buf))
 
     # -- rank 0 only
     def _drain(self, block):
