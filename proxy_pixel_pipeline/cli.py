@@ -52,6 +52,10 @@ def stage_main(stage, description, run, argv=None):
 
     comm = world()
     log = setup_logging(comm.rank, comm.size, args.verbose)
+    if not args.verbose:
+        from astropy import log as astropy_log
+
+        astropy_log.setLevel("WARNING")   # lacosmic reports every iteration at INFO
     start = time.monotonic()
     try:
         cfg = load_config(args.config)

@@ -1,0 +1,13 @@
+#!/usr/bin/env python
+"""Stage 5: infill empty and negative pixels from the fits, then remove cosmic rays (lacosmic).
+
+Usage: ``mpiexec -n 2 python 5_Infill.py --config config.yaml``
+Writes ``<output_dir>/final/<science file name>``.
+"""
+import sys
+
+from proxy_pixel_pipeline.cli import stage_main
+from proxy_pixel_pipeline.stages import infill
+
+if __name__ == "__main__":
+    sys.exit(stage_main(5, __doc__, infill.run))

@@ -1,0 +1,74 @@
+"""Stage 4: double-Gaussian fits of every Final Frame's column bins.
+
+Each bin is fitted with the peak ratio held at the Median Frame fit's (stage 3);
+a fit that fails or is unphysical falls back to the scaled median fit and is
+flagged.  Frames are spread over the ranks; rank 0 writes one table per frame,
+``output_dir/final_fits/<science file name>`` (extension ``FITS``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from astropy.io import fits
+
+from ..errors import PipelineError
+from ..fits_io import read_image, write_fits
+from ..layout import Layout
+from ..logs import get_logger
+from ..profiles import ProfileFits, binned_profiles, fit_final_profiles
+from .common import check_previous, map_frames
+from .median_fits import fits_to_records, read_profile_fits, records_to_fits, summarize
+
+__all__ = ["run"]
+
+
+def run(cfg, comm, overwrite=False):
+    """Run stage 4.
+
+    Parameters
+    ----------
+    cfg : Config
+    comm : MPI communicator
+    overwrite : bool
+        Replace existing outputs.
+    """
+    log = get_logger()
+    layout = Layout(cfg.output_dir)
+    paths = reference = None
+    if comm.rank == 0:
+        check_previous(layout.median_fits, cfg, 3, "3_Median_Fits.py")
+        paths = cfg.science_paths()
+        for p in paths:
+            check_previous(layout.final_no_infill(p), cfg, 2, "2_Frames.py")
+        if any(layout.final_fits(p).exists() for p in paths) and not overwrite:
+            raise PipelineError(f"{layout.final_fits(paths[0]).parent}: has stage 4 outputs; "
+                                f"pass --overwrite to replace them")
+        reference = fits_to_records(read_profile_fits(layout.median_fits))
+    paths = comm.bcast(paths)
+    reference = records_to_fits(comm.bcast(reference))
+    empty = fits_to_records(ProfileFits.empty(len(reference)))
+
+    def read(i):
+        return read_image(layout.final_no_infill(paths[i]))
+
+    def compute(stack):
+        out = np.empty((len(stack), len(reference)), empty.dtype)
+        for k, frame in enumerate(stack):
+            _, profiles = binned_profiles(frame, cfg.bin_width)
+            out[k] = fits_to_records(fit_final_profiles(profiles, reference))
+        return {"fits": out}
+
+    def write(i, out):
+        result = records_to_fits(out["fits"])
+        log.debug("%s: %s", paths[i].name, summarize(result))
+        hdu = fits.table_to_hdu(result.to_table())
+        hdu.name = "FITS"
+        hdr = fits.Header()
+        hdr["BINWIDTH"] = (cfg.bin_width, "columns per bin")
+        hdr["NFALLBCK"] = (int(np.count_nonzero(result.flag & 2)), "bins using the scaled median fit")
+        write_fits(layout.final_fits(paths[i]), None, stage=4, config=cfg, header=hdr,
+                   inputs=[layout.final_no_infill(paths[i]), layout.median_fits], extensions=[hdu])
+
+    map_frames(comm, len(paths), read, compute, write)
+    if comm.rank == 0:
+        log.info("wrote %d final-frame fit tables under %s", len(paths), layout.root / "final_fits")

@@ -1,0 +1,105 @@
+"""Stage 3: the Median Frame and double-Gaussian fits of its column bins.
+
+Rank 0 reads the science frames and forms the per-pixel median (missing
+samples skipped); the bins' median profiles are scattered over the ranks,
+fitted, gathered, and written by rank 0:
+
+* ``output_dir/median_frame.fits``: the Median Frame (primary HDU);
+* ``output_dir/median_fits.fits``: one table row per bin (extension ``FITS``:
+  parameters, uncertainties, peak ratio, reduced chi2, flag) and the binned
+  profiles (extension ``PROFILES``).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from astropy.io import fits
+
+from ..errors import PipelineError
+from ..fits_io import read_stack, write_fits
+from ..layout import Layout
+from ..logs import get_logger
+from ..parallel import gather_rows, partition, scatter_rows
+from ..profiles import FitFlag, ProfileFits, binned_profiles, fit_median_profiles
+
+__all__ = ["run", "fits_to_records", "records_to_fits"]
+
+
+def fits_to_records(profile_fits) -> np.ndarray:
+    """ProfileFits as a numpy structured array (one record per bin), for MPI."""
+    return np.asarray(profile_fits.to_table().as_array())
+
+
+def records_to_fits(records) -> ProfileFits:
+    """Inverse of :func:`fits_to_records`."""
+    from astropy.table import Table
+
+    return ProfileFits.from_table(Table(records))
+
+
+def summarize(profile_fits) -> str:
+    """'n good, n single, n fallback, n failed' for the log."""
+    flag = np.asarray(profile_fits.flag)
+    parts = {"double": np.count_nonzero(flag == 0),
+             "single": np.count_nonzero(flag & FitFlag.SINGLE),
+             "fallback": np.count_nonzero(flag & FitFlag.FALLBACK),
+             "failed": np.count_nonzero(flag & FitFlag.FAILED)}
+    return ", ".join(f"{v} {k}" for k, v in parts.items() if v)
+
+
+def run(cfg, comm, overwrite=False):
+    """Run stage 3.
+
+    Parameters
+    ----------
+    cfg : Config
+    comm : MPI communicator
+    overwrite : bool
+        Replace existing outputs.
+    """
+    log = get_logger()
+    layout = Layout(cfg.output_dir)
+    profiles = edges = None
+    if comm.rank == 0:
+        if layout.median_fits.exists() and not overwrite:
+            raise PipelineError(f"{layout.median_fits}: exists; pass --overwrite to replace it")
+        paths = cfg.science_paths()
+        stack = read_stack(paths, cfg.missing_value)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # pixels missing in every frame
+            median = np.nanmedian(stack, axis=0).astype(np.float32)
+        del stack
+        edges, profiles = binned_profiles(median, cfg.bin_width)
+        log.info("Median Frame of %d science frames; %d bins of %d columns", len(paths),
+                 len(profiles), cfg.bin_width)
+    edges = comm.bcast(edges)
+    n_bins = len(edges) - 1
+    counts = partition(n_bins, comm.size)
+    first = int(np.sum(counts[:comm.rank]))
+    local = scatter_rows(comm, profiles, counts)
+    result = fit_median_profiles(local, edges=edges[first:first + counts[comm.rank] + 1])
+    records = gather_rows(comm, fits_to_records(result), counts)
+    if comm.rank == 0:
+        table = records_to_fits(records)
+        log.info("median fits: %s", summarize(table))
+        hdr = fits.Header()
+        hdr["BINWIDTH"] = (cfg.bin_width, "columns per bin")
+        write_fits(layout.median_frame, median, stage=3, config=cfg, inputs=paths, bunit="adu",
+                   header=hdr, overwrite=True)
+        fits_hdu = fits.table_to_hdu(table.to_table())
+        fits_hdu.name = "FITS"
+        prof_hdu = fits.ImageHDU(profiles.astype(np.float32), name="PROFILES")
+        prof_hdu.header["BUNIT"] = "adu"
+        prof_hdu.header["COMMENT"] = "binned median column profiles, one row per bin"
+        write_fits(layout.median_fits, None, stage=3, config=cfg, inputs=paths, header=hdr,
+                   extensions=[fits_hdu, prof_hdu], overwrite=True)
+        log.info("wrote %s and %s", layout.median_frame, layout.median_fits)
+
+
+def read_profile_fits(path, extname="FITS") -> ProfileFits:
+    """Read a profile-fit table written by stage 3 or 4."""
+    from ..fits_io import read_table
+
+    return ProfileFits.from_table(read_table(path, extname))
