@@ -16,10 +16,16 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
+STAGES := 1_Proxy_Matches 2_Frames 3_Median_Fits 4_Final_Fits 5_Infill
+
 demo: venv
 	$(PY) simulate.py --preset demo --out $(DEMO) --overwrite
-	$(MPIEXEC) -n $(NP) $(PY) 1_Proxy_Matches.py --config $(DEMO)/config.yaml --overwrite
-	$(MPIEXEC) -n $(NP) $(PY) 2_Frames.py --config $(DEMO)/config.yaml --overwrite
+	set -e; for stage in $(STAGES); do \
+	    $(MPIEXEC) -n $(NP) $(PY) $$stage.py --config $(DEMO)/config.yaml --overwrite; \
+	done
+	$(PY) make_figures.py --config $(DEMO)/config.yaml
+	$(PY) score.py --config $(DEMO)/config.yaml
+	@echo "Results: $(DEMO)/output   Figures: $(DEMO)/output/figures   Score: $(DEMO)/output/score.json"
 
 test: venv
 	$(PY) -m pytest -q tests

@@ -21,6 +21,7 @@ import glob
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,8 +188,38 @@ def config_from_dict(raw: dict, base=".", source="<dict>") -> Config:
         values[key] = _check(source, key, value, fields[key])
     base = Path(base)
     for key in _PATH_KEYS:
-        values[key] = str(base / Path(values[key]).expanduser())
+        values[key] = os.path.normpath(base / Path(values[key]).expanduser())
+    _check_paths(source, values)
     return Config(**values, source=source)
+
+
+def _check_paths(source, values):
+    """Outputs must never land on or among the inputs, nor inputs among outputs."""
+    out = Path(values["output_dir"])
+    if out.exists() and not out.is_dir():
+        raise PipelineError(f"{source}: key 'output_dir' is an existing file: {out}")
+    for key in ("dark_frames", "science_frames"):
+        folder = _fixed_prefix(values[key])
+        if out == folder or folder in out.parents:
+            raise PipelineError(f"{source}: key 'output_dir' ({out}) is inside the '{key}' "
+                                f"folder {folder}; outputs must not mix with inputs")
+    for key in ("dark_frames", "science_frames", "spectral_mask"):
+        path = _fixed_prefix(values[key]) if key != "spectral_mask" else Path(values[key])
+        if path == out or out in path.parents:
+            raise PipelineError(f"{source}: key '{key}' ({values[key]}) lies inside 'output_dir' "
+                                f"{out}; a stage could overwrite its own input")
+
+
+def _fixed_prefix(pattern) -> Path:
+    """The folder part of a glob before its first wildcard."""
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    path = Path(*fixed) if fixed else Path(".")
+    return path if len(fixed) < len(parts) else path.parent
 
 
 def _check(source, key, value, fld):
