@@ -1,8 +1,9 @@
 """Stage 3: the Median Frame and double-Gaussian fits of its column bins.
 
 Rank 0 reads the science frames and forms the per-pixel median (missing
-samples skipped); the bins' median profiles are scattered over the ranks,
-fitted, gathered, and written by rank 0:
+samples skipped); the bins' median profiles, over the rows of the spectral
+trace and a few beyond, are scattered over the ranks, fitted, gathered, and
+written by rank 0:
 
 * ``output_dir/median_frame.fits``: the Median Frame (primary HDU);
 * ``output_dir/median_fits.fits``: one table row per bin (extension ``FITS``:
@@ -15,16 +16,19 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy.ndimage import binary_dilation
 from astropy.io import fits
 
 from ..errors import PipelineError
-from ..fits_io import read_stack, write_fits
+from ..fits_io import read_mask, read_stack, write_fits
 from ..layout import Layout
 from ..logs import get_logger
 from ..parallel import gather_rows, partition, scatter_rows
 from ..profiles import FitFlag, ProfileFits, binned_profiles, fit_median_profiles
 
-__all__ = ["run", "fits_to_records", "records_to_fits"]
+__all__ = ["run", "fits_to_records", "records_to_fits", "trace_band"]
+
+TRACE_MARGIN = 5   # rows beyond the spectral mask that still inform the profile's constant
 
 
 def fits_to_records(profile_fits) -> np.ndarray:
@@ -49,6 +53,15 @@ def summarize(profile_fits) -> str:
     return ", ".join(f"{v} {k}" for k, v in parts.items() if v)
 
 
+def trace_band(mask, margin=TRACE_MARGIN):
+    """The spectral mask grown by ``margin`` rows up and down.
+
+    The profile fits use only these rows: far from the trace the background's
+    own gradient would pull the fitted constant.
+    """
+    return binary_dilation(mask, structure=np.ones((2 * margin + 1, 1), bool))
+
+
 def run(cfg, comm, overwrite=False):
     """Run stage 3.
 
@@ -71,7 +84,8 @@ def run(cfg, comm, overwrite=False):
             warnings.simplefilter("ignore", RuntimeWarning)   # pixels missing in every frame
             median = np.nanmedian(stack, axis=0).astype(np.float32)
         del stack
-        edges, profiles = binned_profiles(median, cfg.bin_width)
+        band = trace_band(read_mask(cfg.spectral_mask, median.shape))
+        edges, profiles = binned_profiles(np.where(band, median, np.nan), cfg.bin_width)
         log.info("Median Frame of %d science frames; %d bins of %d columns", len(paths),
                  len(profiles), cfg.bin_width)
     edges = comm.bcast(edges)
