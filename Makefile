@@ -19,7 +19,7 @@ $(VENV)/.installed: requirements.txt
 STAGES := 1_Proxy_Matches 2_Frames 3_Median_Fits 4_Final_Fits 5_Infill
 
 demo: venv
-	$(PY) simulate.py --preset demo --out $(DEMO) --overwrite
+	$(PY) simulate.py --preset demo --seed 1 --out $(DEMO) --overwrite
 	set -e; for stage in $(STAGES); do \
 	    $(MPIEXEC) -n $(NP) $(PY) $$stage.py --config $(DEMO)/config.yaml --overwrite; \
 	done
