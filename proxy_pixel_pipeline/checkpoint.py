@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .fits_io import public_mode
+
 __all__ = ["BlockStore", "run_key"]
 
 
@@ -62,6 +64,7 @@ class BlockStore:
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, **arrays)
+            os.chmod(tmp, public_mode())
             os.replace(tmp, self._path(block))
         finally:
             if os.path.exists(tmp):

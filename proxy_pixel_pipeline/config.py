@@ -60,6 +60,7 @@ class Config:
     bin_width: int = 25
     # --- stage 5: infill and cosmic rays
     fill_negative: bool = True
+    negative_sigma: float = 3.0
     gain: float = 1.5
     read_noise: float = 3.5
     lacosmic_contrast: float = 2.0
@@ -107,7 +108,7 @@ STAGE_KEYS = {
     2: ("science_frames", "proxy_combine"),
     3: ("bin_width",),
     4: (),
-    5: ("fill_negative", "gain", "read_noise", "lacosmic_contrast", "lacosmic_cr_threshold",
+    5: ("fill_negative", "negative_sigma", "gain", "read_noise", "lacosmic_contrast", "lacosmic_cr_threshold",
         "lacosmic_neighbor_threshold", "lacosmic_maxiter"),
 }
 
@@ -127,6 +128,7 @@ _RANGES = {
     "candidate_chunk": (64, None),
     "blas_threads": (0, None),
     "bin_width": (1, None),
+    "negative_sigma": (0.0, None),
     "gain": (1e-6, None),
     "read_noise": (0.0, None),
     "lacosmic_contrast": (0.0, None),

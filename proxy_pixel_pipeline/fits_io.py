@@ -160,11 +160,19 @@ def write_fits(path, data=None, *, stage, config, inputs=(), header=None, extens
     os.close(fd)
     try:
         hdul.writeto(tmp, overwrite=True, checksum=True)
+        os.chmod(tmp, public_mode())     # mkstemp makes owner-only files
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def public_mode() -> int:
+    """File mode of a normally created file under the current umask (e.g. 0o644)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _stamp(hdr, stage, config, inputs):

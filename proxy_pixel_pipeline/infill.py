@@ -43,7 +43,7 @@ def _region_mask(region, shape, name="region"):
     return region
 
 
-def infill(final_frame, model, region=None, fill_negative=True):
+def infill(final_frame, model, region=None, fill_negative=True, negative_limit=0.0):
     """Replace empty (and negative) pixels of a Final Frame by the model.
 
     Parameters
@@ -57,8 +57,14 @@ def infill(final_frame, model, region=None, fill_negative=True):
         Pixels that may be infilled, e.g. the spectral-pixel mask; default
         everywhere.  Pixels outside are returned as they are (NaN stays NaN).
     fill_negative : bool
-        Also replace pixels < 0 ADU (outlier proxy or over-subtracted
+        Also replace negative pixels (outlier proxy or over-subtracted
         background; the trace cannot be negative).  Default True.
+    negative_limit : float or array_like, same shape
+        A pixel counts as negative below ``-negative_limit`` ADU.  0 (the
+        seed's rule) replaces every negative pixel, which biases flux sums
+        upwards wherever the signal is within the noise of zero (only the low
+        half of the noise is replaced); a few times the pixel's noise
+        replaces only real holes (e.g. 3 sigma, typ. 20-30 ADU for CUTE).
 
     Returns
     -------
@@ -76,7 +82,8 @@ def infill(final_frame, model, region=None, fill_negative=True):
     region = _region_mask(region, filled.shape)
     target = np.isnan(filled)
     if fill_negative:
-        target |= filled < 0
+        with np.errstate(invalid="ignore"):
+            target |= filled < -np.asarray(negative_limit, dtype=float)
     target &= region & np.isfinite(model)
     filled[target] = model[target]
     return filled, target

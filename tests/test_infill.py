@@ -157,3 +157,11 @@ def test_remove_cosmic_rays_bad_error_and_empty_region(trace):
     assert np.all(np.isnan(cleaned)) and not cr_mask.any()
     with pytest.raises(ValueError):
         remove_cosmic_rays(truth, 0.0)
+
+
+def test_negative_limit_spares_pixels_within_the_noise():
+    frame = np.array([[5.0, -1.0, -50.0, np.nan]])
+    model = np.full_like(frame, 7.0)
+    filled, mask = infill(frame, model, negative_limit=10.0)
+    np.testing.assert_array_equal(mask, [[False, False, True, True]])
+    np.testing.assert_array_equal(filled, [[5.0, -1.0, 7.0, 7.0]])

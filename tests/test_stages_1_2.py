@@ -5,6 +5,7 @@ import pytest
 from astropy.io import fits
 
 from proxy_pixel_pipeline.config import load_config
+from proxy_pixel_pipeline.fits_io import public_mode
 from proxy_pixel_pipeline.layout import Layout
 from proxy_pixel_pipeline.stages.matches import read_matches
 
@@ -54,6 +55,8 @@ def test_stage2_writes_background_and_final_frames(twin_dataset):
         # The twins cancel the background: what is left is the 500 ADU signal and noise.
         np.testing.assert_allclose(np.nanmedian(final[s[:, 0], s[:, 1]]), 500, atol=0.2)
         assert fits.getheader(layout.root / "final_no_infill" / name)["STAGE"] == 2
+        # Readable like any file the user creates (not mkstemp's owner-only mode).
+        assert (layout.root / "background" / name).stat().st_mode & 0o777 == public_mode()
 
 
 def test_stage2_refuses_matches_from_another_config(twin_dataset):

@@ -1,7 +1,8 @@
 """Stage 5: infill empty and negative pixels, then remove cosmic rays.
 
 For each Final Frame, pixels of the spectral trace that are empty (hot,
-missing, no proxy) or negative take the value of that frame's fitted profile
+missing, no proxy) or negative (below ``-negative_sigma`` times their noise)
+take the value of that frame's fitted profile
 (stage 4); then L.A.Cosmic (``lacosmic.remove_cosmics``) cleans the frame with
 an error model built from the gain, the signal and the per-pixel noise of the
 background subtraction measured over the darks in stage 1.
@@ -89,8 +90,9 @@ def run(cfg, comm, overwrite=False):
                "infilled": np.empty((n,) + shape, np.uint8),
                "cosmic": np.empty((n,) + shape, np.uint8)}
         for k, (final, model) in enumerate(stack):
-            filled, infilled = infill(final, model, region=region, fill_negative=cfg.fill_negative)
             error = error_model(np.where(np.isfinite(model), model, 0.0), noise, cfg.gain)
+            filled, infilled = infill(final, model, region=region, fill_negative=cfg.fill_negative,
+                                      negative_limit=cfg.negative_sigma * error)
             cleaned, cosmic = remove_cosmic_rays(
                 filled, error, contrast=cfg.lacosmic_contrast,
                 cr_threshold=cfg.lacosmic_cr_threshold,
