@@ -48,7 +48,7 @@ class Config:
     median_candidates: int = 10
     prefilter_count: int = 64
     proxy_count: int = 1
-    hot_pixel_sigma: float = 5.0
+    hot_pixel_sigma: float = 15.0
     min_valid_samples: int = 10
     missing_value: float | None = None
     block_size: int = 256

@@ -45,7 +45,7 @@ class PixelFlags:
                 "constant": int(np.count_nonzero(f & FLAG_CONSTANT))}
 
 
-def assess_pixels(darks, hot_pixel_sigma=5.0, min_valid_samples=10) -> PixelFlags:
+def assess_pixels(darks, hot_pixel_sigma=15.0, min_valid_samples=10) -> PixelFlags:
     """Flag hot, under-sampled and constant pixels.
 
     Parameters
@@ -54,7 +54,8 @@ def assess_pixels(darks, hot_pixel_sigma=5.0, min_valid_samples=10) -> PixelFlag
         Dark frames in ADU, NaN = missing.
     hot_pixel_sigma : float
         Robust threshold in standard deviations of the per-pixel median dark
-        level (typ. 5).
+        level (typ. 15: dark current is log-normal, so smaller values flag
+        its normal high tail).
     min_valid_samples : int
         Minimum number of valid darks per pixel (typ. 10).
 

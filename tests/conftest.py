@@ -63,7 +63,7 @@ def make_twin_dataset(folder, n_darks=24, n_science=3, shape=(20, 40), seed=0):
     temps = rng.normal(0, 1, n_darks + n_science)
     frames = (1000 + level + slope * temps[:, None, None]
               + rng.normal(0, NOISE, (len(temps),) + shape)).astype(np.float32)
-    frames[:, hot] += 60000
+    frames[:, hot] += 1e6
     darks = frames[:n_darks]
     # Missing samples: scattered, plus one spectral pixel left with too few.
     darks[rng.random(darks.shape) < 0.02] = np.nan
