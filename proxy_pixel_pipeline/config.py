@@ -56,6 +56,7 @@ class Config:
     blas_threads: int = 0
     # --- stage 2: frames
     proxy_combine: str = "median"
+    proxy_offset: bool = False
     # --- stages 3-4: profile fits
     bin_width: int = 25
     # --- stage 5: infill and cosmic rays
@@ -105,7 +106,7 @@ class Config:
 STAGE_KEYS = {
     1: ("dark_frames", "spectral_mask", "proxy_method", "median_mode", "median_candidates",
         "prefilter_count", "proxy_count", "hot_pixel_sigma", "min_valid_samples", "missing_value"),
-    2: ("science_frames", "proxy_combine"),
+    2: ("science_frames", "proxy_combine", "proxy_offset"),
     3: ("bin_width",),
     4: (),
     5: ("fill_negative", "negative_sigma", "gain", "read_noise", "lacosmic_contrast", "lacosmic_cr_threshold",

@@ -53,7 +53,7 @@ def combine_proxies(values, method="median", clip_sigma=3.0):
     return value, scatter
 
 
-def background_frame(science, spectral_yx, proxy_yx, method="median"):
+def background_frame(science, spectral_yx, proxy_yx, method="median", offsets=None):
     """Build the Background Frame of one science frame.
 
     Parameters
@@ -66,6 +66,10 @@ def background_frame(science, spectral_yx, proxy_yx, method="median"):
         Row and column of its K proxies; -1 where there is no proxy.
     method : {'median', 'clipped_mean'}
         How K > 1 proxies' values are combined (see :func:`combine_proxies`).
+    offsets : ndarray, shape (n, K), optional
+        Added to each proxy's value before combining: the median residual
+        spectral - proxy over the darks (ADU), which corrects a proxy whose
+        level differs from its spectral pixel's by a constant.
 
     Returns
     -------
@@ -76,6 +80,8 @@ def background_frame(science, spectral_yx, proxy_yx, method="median"):
     py, px = proxy_yx[..., 0], proxy_yx[..., 1]
     has = py >= 0
     values = np.where(has, science[np.where(has, py, 0), np.where(has, px, 0)], np.nan)
+    if offsets is not None:
+        values = values + offsets
     if values.shape[1] == 1:
         value, scatter = values[:, 0], np.full(len(values), np.nan)
     else:

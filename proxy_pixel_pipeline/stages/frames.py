@@ -36,7 +36,7 @@ def run(cfg, comm, overwrite=False):
     """
     log = get_logger()
     layout = Layout(cfg.output_dir)
-    science_paths = spectral = proxy = shape = None
+    science_paths = spectral = proxy = shape = offsets = None
     if comm.rank == 0:
         check_previous(layout.matches, cfg, 1, "1_Proxy_Matches.py")
         science_paths = cfg.science_paths()
@@ -44,13 +44,17 @@ def run(cfg, comm, overwrite=False):
         if existing and not overwrite:
             raise PipelineError(f"{layout.final_no_infill(existing[0])}: exists; "
                                 f"pass --overwrite to replace stage 2 outputs")
-        spectral, proxy, _ = read_matches(layout.matches)
+        spectral, proxy, table = read_matches(layout.matches)
+        if cfg.proxy_offset:
+            offsets = np.asarray(table["RES_MEDIAN"], float).reshape(proxy.shape[:2])
         shape = read_mask(cfg.spectral_mask).shape
         log.info("%d science frames, %d spectral pixels, %d proxies each",
                  len(science_paths), len(spectral), proxy.shape[1])
     science_paths = comm.bcast(science_paths)
     spectral = bcast_array(comm, spectral)
     proxy = bcast_array(comm, proxy)
+    if cfg.proxy_offset:
+        offsets = bcast_array(comm, offsets)
     shape = comm.bcast(shape)
 
     def read(i):
@@ -66,7 +70,7 @@ def run(cfg, comm, overwrite=False):
         out = {name: np.empty(stack.shape, np.float32) for name in ("background", "scatter", "final")}
         for k, science in enumerate(stack):
             out["background"][k], out["scatter"][k] = background_frame(
-                science, spectral, proxy, cfg.proxy_combine)
+                science, spectral, proxy, cfg.proxy_combine, offsets)
             out["final"][k] = final_frame(science, out["background"][k])
         return out
 
