@@ -551,6 +551,8 @@ def score_run(config_path, truth_dir=None, cr_nsigma=5.0) -> dict:
            "truth_dir": str(truth_dir), "n_science": len(science), "shape": [ny, nx],
            "n_trace_pixels": int(mask.sum()), "bin_width": int(cfg.bin_width),
            "preset": header.get("SIMPRES"), "seed": header.get("SIMSEED"),
+           "proxy_method": cfg.proxy_method, "proxy_count": int(cfg.proxy_count),
+           "proxy_combine": cfg.proxy_combine,
            "stages_found": {"1": layout.matches.is_file(), "2": f2_paths is not None,
                             "3": layout.median_fits.is_file(),
                             "4": all(layout.final_fits(p).is_file() for p in science),
@@ -729,7 +731,9 @@ def format_table(scores) -> str:
     run = scores.get("run", {})
     lines = [f"Score of {run.get('output_dir')} against {run.get('truth_dir')}",
              f"  {run.get('n_science')} science frames, {run.get('n_trace_pixels')} trace pixels, "
-             f"preset {run.get('preset')}, seed {run.get('seed')}", ""]
+             f"preset {run.get('preset')}, seed {run.get('seed')}",
+             f"  background from K = {run.get('proxy_count')} proxies per pixel "
+             f"({run.get('proxy_method')} rule, combined by {run.get('proxy_combine')})", ""]
 
     bg = scores.get("background")
     if bg:

@@ -13,6 +13,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
+from ..checkpoint import BlockStore, run_key
 from ..errors import PipelineError
 from ..fits_io import read_mask, read_stack, write_fits
 from ..layout import Layout
@@ -65,6 +66,11 @@ def _prepare(cfg):
 def run(cfg, comm, overwrite=False):
     """Run stage 1 and write ``output_dir/proxy_matches.fits``.
 
+    Finished blocks are checkpointed under ``output_dir/.checkpoints``; a
+    rerun with the same inputs and settings (after a kill, say) computes only
+    the blocks that are missing, and the checkpoints go once the table is
+    written.
+
     Parameters
     ----------
     cfg : Config
@@ -74,50 +80,72 @@ def run(cfg, comm, overwrite=False):
     """
     log = get_logger()
     layout = Layout(cfg.output_dir)
-    prep = None
+    prep = store_key = None
     if comm.rank == 0:
         if layout.matches.exists() and not overwrite:
             raise PipelineError(f"{layout.matches}: exists; pass --overwrite to replace it")
         prep = _prepare(cfg)
+        store_key = run_key(cfg.digest(1), cfg.block_size, files=[*prep["dark_paths"], cfg.spectral_mask])
+    store = BlockStore(layout.checkpoints, comm.bcast(store_key))
     cand = bcast_array(comm, prep["cand"] if prep else None)
     n_spec = comm.bcast(len(prep["spec"]) if prep else None)
 
-    # Fixed blocks; runs of blocks balanced by work (valid samples of their pixels).
+    # Fixed blocks (the result never depends on the ranks); the blocks still to
+    # do go out in contiguous runs balanced by work (valid samples of their pixels).
     block = cfg.block_size
     n_blocks = -(-n_spec // block)
+    work = done = None
     if comm.rank == 0:
         valid = np.count_nonzero(~np.isnan(prep["spec"]), axis=1).astype(float)
         work = np.add.reduceat(valid, np.arange(0, n_spec, block)) if n_spec else np.zeros(0)
-    else:
-        work = None
-    work = comm.bcast(work)
-    blocks_per_rank = partition(work, comm.size)
+        done = store.done()
+        done = done[done < n_blocks]
+        if len(done):
+            log.info("resuming: %d of %d blocks done in an earlier run", len(done), n_blocks)
+    work, done = comm.bcast(work), comm.bcast(done)
+    todo = np.setdiff1d(np.arange(n_blocks), done)
+    blocks_per_rank = partition(work[todo], comm.size)
+    first = int(np.sum(blocks_per_rank[:comm.rank]))
+    my_blocks = todo[first:first + blocks_per_rank[comm.rank]]
     block_sizes = np.minimum(block, n_spec - block * np.arange(n_blocks))
-    pixel_counts = [int(block_sizes[b0:b0 + nb].sum()) for b0, nb in
-                    zip(np.r_[0, np.cumsum(blocks_per_rank)[:-1]], blocks_per_rank)]
-    local = scatter_rows(comm, prep["spec"] if prep else None, pixel_counts)
+    pixel_counts = [int(block_sizes[ids].sum()) for ids in np.split(todo, np.cumsum(blocks_per_rank)[:-1])]
+    in_todo = None
+    if comm.rank == 0:
+        in_todo = np.isin(np.arange(n_spec) // block, todo)
+    local = scatter_rows(comm, prep["spec"][in_todo] if prep else None, pixel_counts)
 
     threads = threads_per_rank(comm, cfg.blas_threads)
     log.info("matching %d spectral pixels on %d rank(s) x %d BLAS thread(s), method %s%s, K = %d",
              n_spec, comm.size, threads, cfg.proxy_method,
              f" ({cfg.median_mode})" if cfg.proxy_method == "median" else "", cfg.proxy_count)
     candidates = CandidateSet(cand, cfg.candidate_chunk)
-    progress = Progress(comm, n_spec, "proxy matching")
+    progress = Progress(comm, sum(pixel_counts), "proxy matching")
     parts = []
+    offset = 0
     with limit_blas_threads(threads):
-        for b in range(blocks_per_rank[comm.rank]):
-            series = local[b * block:(b + 1) * block]
-            parts.append(match_block(
+        for b in my_blocks:
+            series = local[offset:offset + block_sizes[b]]
+            offset += block_sizes[b]
+            part = match_block(
                 series, candidates, method=cfg.proxy_method, proxy_count=cfg.proxy_count,
                 median_mode=cfg.median_mode, median_candidates=cfg.median_candidates,
-                prefilter_count=cfg.prefilter_count, min_samples=cfg.min_valid_samples))
+                prefilter_count=cfg.prefilter_count, min_samples=cfg.min_valid_samples)
+            store.save(int(b), **{f: getattr(part, f) for f in _FIELDS})
+            parts.append(part)
             progress.update(len(series))
     progress.close(len(local))
     result = (MatchResult.concatenate(parts) if parts
               else MatchResult.empty(0, cfg.proxy_count))
     gathered = {f: gather_rows(comm, getattr(result, f), pixel_counts) for f in _FIELDS}
     if comm.rank == 0:
-        _write(cfg, layout, prep, MatchResult(**gathered))
+        full = MatchResult.empty(n_spec, cfg.proxy_count)
+        for f in _FIELDS:
+            getattr(full, f)[in_todo] = gathered[f]
+        for b in done:
+            for f, values in store.load(int(b)).items():
+                getattr(full, f)[b * block:b * block + len(values)] = values
+        _write(cfg, layout, prep, full)
+        store.clear()
 
 
 def _write(cfg, layout, prep, result):
