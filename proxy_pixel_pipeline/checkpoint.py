@@ -13,12 +13,11 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from .fits_io import public_mode
+from .atomic import atomic_path
 
 __all__ = ["BlockStore", "run_key"]
 
@@ -59,16 +58,8 @@ class BlockStore:
 
     def save(self, block, **arrays):
         """Save one finished block's arrays atomically."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".block_", suffix=".npz.part", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-            os.chmod(tmp, public_mode())
-            os.replace(tmp, self._path(block))
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        with atomic_path(self._path(block)) as tmp:
+            np.savez(tmp, **arrays)
 
     def load(self, block) -> dict:
         """The arrays of a saved block."""

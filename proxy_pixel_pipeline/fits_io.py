@@ -11,8 +11,6 @@ never leaves a file that looks finished.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import numpy as np
 from astropy.io import fits
 
 from . import __version__
+from .atomic import atomic_path
 from .errors import PipelineError
 
 __all__ = ["read_image", "read_stack", "read_mask", "write_fits", "read_table", "STAGE_NAMES"]
@@ -155,24 +154,9 @@ def write_fits(path, data=None, *, stage, config, inputs=(), header=None, extens
     if bunit:
         hdr["BUNIT"] = bunit
     hdul = fits.HDUList([fits.PrimaryHDU(data, header=hdr), *extensions])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         hdul.writeto(tmp, overwrite=True, checksum=True)
-        os.chmod(tmp, public_mode())     # mkstemp makes owner-only files
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
-
-
-def public_mode() -> int:
-    """File mode of a normally created file under the current umask (e.g. 0o644)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def _stamp(hdr, stage, config, inputs):

@@ -62,6 +62,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from .atomic import atomic_path
 from .config import Config, load_config
 from .errors import PipelineError
 from .fits_io import read_image, read_mask, read_table
@@ -955,8 +956,7 @@ def _animate(fits_, profiles, rows, path, what, ylabel, reference=None):
     ax.legend(fontsize=7, loc="upper right")
     title = ax.set_title("", fontsize=9)
     writer = PillowWriter(fps=_GIF_FPS)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with writer.saving(fig, str(path), dpi=_GIF_DPI):
+    with atomic_path(path) as tmp, writer.saving(fig, str(tmp), dpi=_GIF_DPI):
         for b in bins:
             p = fits_.params[b]
             prof = profiles[b]
@@ -997,7 +997,6 @@ def _scaled_reference(params, y, profile, y_fine):
 
 
 def _save(fig, path, dpi=_DPI) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    return path
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    return Path(path)

@@ -138,14 +138,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
+from .atomic import write_text
 from .config import load_config
 from .errors import PipelineError
 from .fits_io import read_image, read_mask
@@ -867,15 +866,4 @@ def write_score(scores, path) -> Path:
     -------
     Path
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_jsonable(scores), indent=2, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return write_text(path, json.dumps(_jsonable(scores), indent=2, allow_nan=False) + "\n")

@@ -106,13 +106,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+
+from .atomic import atomic_path, write_text
 
 __all__ = ["SimulationParameters", "PRESETS", "simulate"]
 
@@ -576,7 +576,7 @@ def simulate(out_dir, preset="demo", seed=None, overwrite=False, **overrides) ->
     for text in changed:
         truth[0].header.add_history(f"override {text}")
     _write_fits(out / "truth" / "truth.fits", truth)
-    _write_text(out / "config.yaml", _config_text(params, preset_name, seed, changed))
+    write_text(out / "config.yaml", _config_text(params, preset_name, seed, changed))
     return out
 
 
@@ -894,22 +894,5 @@ def _config_text(p: SimulationParameters, preset_name: str, seed: int, changed) 
 
 def _write_fits(path: Path, hdus) -> None:
     """Write an HDU list to a temporary file in the same folder, then rename it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         fits.HDUList(hdus).writeto(tmp, overwrite=True, output_verify="exception")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

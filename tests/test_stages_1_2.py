@@ -5,7 +5,7 @@ import pytest
 from astropy.io import fits
 
 from proxy_pixel_pipeline.config import load_config
-from proxy_pixel_pipeline.fits_io import public_mode
+from proxy_pixel_pipeline.atomic import public_mode
 from proxy_pixel_pipeline.layout import Layout
 from proxy_pixel_pipeline.stages.matches import read_matches
 
