@@ -47,9 +47,10 @@ def variant_config(folder, name, **settings):
     return path
 
 
-def run_preset(preset, seed, ks, method, workdir):
+def run_preset(preset, seed, ks, method, workdir, **overrides):
     comm = MPI.COMM_WORLD
-    folder = simulate(workdir / preset, preset=preset, seed=seed, overwrite=True)
+    tag = preset + "".join(f"_{k}{v}" for k, v in overrides.items())
+    folder = simulate(workdir / tag, preset=preset, seed=seed, overwrite=True, **overrides)
     rows, cost = [], {}
     for k in ks:
         cfg1 = load_config(variant_config(folder, f"K{k}", proxy_count=k, proxy_method=method,
@@ -75,17 +76,23 @@ def run_preset(preset, seed, ks, method, workdir):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", nargs="+", default=["demo", "demo_warm"])
+    parser.add_argument("--presets", nargs="*", default=["demo", "demo_warm"])
     parser.add_argument("--seed", type=int, default=101, help="held out: not used to choose anything")
     parser.add_argument("--ks", nargs="+", type=int, default=[1, 4, 16, 32])
     parser.add_argument("--method", default="lsq", choices=["lsq", "median"])
+    parser.add_argument("--science-above", nargs="*", type=float, default=[],
+                        help="also run demo_warm with science frames this many degC above the "
+                             "warmest dark (the preset's own is 4)")
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args(argv)
     setup_logging(0, 1, False).setLevel("WARNING")
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ppp_kbench_"))
-    for preset in args.presets:
-        rows, cost = run_preset(preset, args.seed, args.ks, args.method, workdir)
-        print(f"\n### {preset} (seed {args.seed}, method {args.method})\n")
+    runs = [(p, {}) for p in args.presets]
+    runs += [("demo_warm", {"science_above_darks": t}) for t in args.science_above]
+    for preset, overrides in runs:
+        rows, cost = run_preset(preset, args.seed, args.ks, args.method, workdir, **overrides)
+        extra = "".join(f", {k} = {v}" for k, v in overrides.items())
+        print(f"\n### {preset} (seed {args.seed}, method {args.method}{extra})\n")
         print("| K | combine | offset | RMS / oracle | robust RMS / oracle | master dark RMS / oracle "
               "| stage-1 time / K=1 |")
         print("|---|---|---|---|---|---|---|")
