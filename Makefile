@@ -24,7 +24,7 @@ demo: venv
 	    $(MPIEXEC) -n $(NP) $(PY) $$stage.py --config $(DEMO)/config.yaml --overwrite; \
 	done
 	$(PY) make_figures.py --config $(DEMO)/config.yaml
-	$(PY) score.py --config $(DEMO)/config.yaml
+	$(PY) score.py --brief --config $(DEMO)/config.yaml
 	@echo "Results: $(DEMO)/output   Figures: $(DEMO)/output/figures   Score: $(DEMO)/output/score.json"
 
 test: venv

@@ -32,6 +32,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cr-nsigma", type=float, default=5.0, metavar="K",
                         help="a truth cosmic-ray pixel holds more than K times its noise "
                              "(default 5)")
+    parser.add_argument("--brief", action="store_true",
+                        help="print only the summary (the full table is in the JSON)")
     parser.add_argument("--output", type=Path, default=None, metavar="FILE",
                         help="JSON file to write (default: <output_dir>/score.json)")
     args = parser.parse_args(argv)
@@ -47,7 +49,10 @@ def main(argv=None) -> int:
     except (PipelineError, OSError) as exc:
         print(f"score.py: error: {exc}", file=sys.stderr)
         return 1
-    print(score.format_table(scores), end="")
+    if not args.brief:
+        print(score.format_table(scores))
+    print("Summary against the simulator's truth:")
+    print(score.format_summary(scores), end="")
     print(f"wrote {out}")
     return 0
 

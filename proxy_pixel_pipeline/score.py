@@ -713,6 +713,48 @@ def _num(x, fmt="{:.3f}", width=10):
     return text.rjust(width)
 
 
+def format_summary(scores) -> str:
+    """The few numbers that say how a run did, as a short table.
+
+    Parameters
+    ----------
+    scores : dict
+        From :func:`score_run`.
+
+    Returns
+    -------
+    str
+    """
+    def get(*keys):
+        node = scores
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node
+
+    def num(value, fmt):
+        return "-" if value is None else fmt.format(value)
+
+    clean = ("background", "clean")
+    depth = ("transit", "estimates")
+    rows = [
+        ("background residual RMS / oracle (no-CR trace pixels)",
+         f"pipeline {num(get(*clean, 'pipeline', 'rms_over_oracle'), '{:.2f}')}, "
+         f"after stage 5 {num(get(*clean, 'stage5', 'rms_over_oracle'), '{:.2f}')}, "
+         f"master dark {num(get(*clean, 'master_dark', 'rms_over_oracle'), '{:.2f}')}"),
+        ("binned spectrum bias (stage 5, median over bins)",
+         num(get("spectrum", "estimates", "final", "median_bias"), "{:+.2%}")),
+        ("transit depth (stage 5) vs injected",
+         f"{num(get(*depth, 'final', 'depth'), '{:.4f}')} ± {num(get(*depth, 'final', 'depth_err'), '{:.4f}')}"
+         f" vs {num(get('transit', 'injected'), '{:.4f}')} "
+         f"(master dark {num(get(*depth, 'master_dark', 'depth'), '{:.4f}')})"),
+        ("cosmic rays (stage 5)",
+         f"recall {num(get('cosmic', 'recall'), '{:.2f}')}, "
+         f"false-positive rate {num(get('cosmic', 'false_positive_rate'), '{:.1e}')}"),
+    ]
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"  {label:<{width}}  {value}" for label, value in rows) + "\n"
+
+
 def format_table(scores) -> str:
     """Render a score dict (from :func:`score_run`) as a plain-text table.
 

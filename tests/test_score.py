@@ -188,3 +188,11 @@ def test_script_writes_score_json(run_copy):
     shutil.move(run_copy / "truth", other)
     assert run_script("score.py", "--config", config, check=False).returncode == 1
     run_script("score.py", "--config", config, "--truth", other)
+
+
+def test_brief_summary_lists_the_headline_numbers(run_copy):
+    proc = run_script("score.py", "--config", run_copy / "config.yaml", "--brief")
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("Summary") and len(lines) == 6       # 4 rows + the JSON path
+    assert "oracle" in lines[1] and "transit depth" in lines[3] and "recall" in lines[4]
+    assert "In-trace background residual" not in proc.stdout          # the full table is not printed
