@@ -66,9 +66,10 @@ from .atomic import atomic_path
 from .config import Config, load_config
 from .errors import PipelineError
 from .fits_io import read_image, read_mask, read_table
+from .products import read_matches, read_profile_fits
 from .layout import Layout
 from .logs import get_logger
-from .profiles import FitFlag, ProfileFits, binned_profiles, double_gaussian, model_frame
+from .profiles import FitFlag, binned_profiles, double_gaussian, model_frame
 
 __all__ = [
     "FIGURE_NAMES",
@@ -284,7 +285,7 @@ def plot_proxy_match(config, out_dir=None, row=None) -> Path:
     cfg = _as_config(config)
     layout = Layout(cfg.output_dir)
     _require(layout.matches, "1_Proxy_Matches.py")
-    spectral, proxy, table = _read_matches(layout.matches)
+    spectral, proxy, table = read_matches(layout.matches)
     score = np.asarray(table["SCORE"], float)
     score = score[:, 0] if score.ndim == 2 else score
     matched = np.nonzero((np.asarray(table["FLAG"]) == 0) & (proxy[:, 0, 0] >= 0)
@@ -575,8 +576,8 @@ def animate_final_fits(config, frame_index=None, out_dir=None) -> Path:
     layout = Layout(cfg.output_dir)
     science = _science_path(cfg, frame_index)
     final = read_image(_require(layout.final_no_infill(science), "2_Frames.py"))
-    fits_ = _read_profile_fits(_require(layout.final_fits(science), "4_Final_Fits.py"))
-    reference = _read_profile_fits(_require(layout.median_fits, "3_Median_Fits.py"))
+    fits_ = read_profile_fits(_require(layout.final_fits(science), "4_Final_Fits.py"))
+    reference = read_profile_fits(_require(layout.median_fits, "3_Median_Fits.py"))
     edges, profiles = binned_profiles(final, cfg.bin_width)
     if len(edges) - 1 != len(fits_):
         raise PipelineError(f"{layout.final_fits(science)}: {len(fits_)} bins, but bin_width "
@@ -624,7 +625,7 @@ def plot_final_infill(config, frame_index=None, out_dir=None) -> Path:
     science = _science_path(cfg, frame_index)
     final_path = _require(layout.final(science), "5_Infill.py")
     before = read_image(_require(layout.final_no_infill(science), "2_Frames.py"))
-    model = model_frame(_read_profile_fits(_require(layout.final_fits(science), "4_Final_Fits.py")),
+    model = model_frame(read_profile_fits(_require(layout.final_fits(science), "4_Final_Fits.py")),
                         before.shape)
     with fits.open(final_path) as hdul:
         cleaned = hdul[0].data.astype(np.float32)
@@ -729,25 +730,6 @@ def trace_rows(mask, margin=None):
     return max(0, int(rows[0]) - margin), min(ny, int(rows[-1]) + 1 + margin)
 
 
-# The readers of stages 1, 3 and 4 outputs, repeated here so that making
-# figures never imports the stage modules (they import mpi4py, which
-# initializes MPI: unwelcome on a login node).
-
-def _read_matches(path):
-    """Spectral (n, 2) and proxy (n, K, 2) positions and the MATCHES table."""
-    table = read_table(path, "MATCHES")
-    spectral = np.stack([table["SPEC_Y"], table["SPEC_X"]], -1).astype(np.intp)
-    py, px = np.asarray(table["PROXY_Y"]), np.asarray(table["PROXY_X"])
-    if py.ndim == 1:
-        py, px = py[:, None], px[:, None]
-    return spectral, np.stack([py, px], -1).astype(np.intp), table
-
-
-def _read_profile_fits(path) -> ProfileFits:
-    """Profile fits (extension ``FITS``) written by stage 3 or 4."""
-    return ProfileFits.from_table(read_table(path, "FITS"))
-
-
 def _as_config(config) -> Config:
     return config if isinstance(config, Config) else load_config(config)
 
@@ -798,7 +780,7 @@ def _closest_dark(cfg, science):
 
 def _median_fits_and_profiles(layout, median, bin_width):
     """Stage-3 fits and the binned profiles (stored PROFILES, else recomputed)."""
-    fits_ = _read_profile_fits(_require(layout.median_fits, "3_Median_Fits.py"))
+    fits_ = read_profile_fits(_require(layout.median_fits, "3_Median_Fits.py"))
     profiles = None
     with fits.open(layout.median_fits) as hdul:
         if "PROFILES" in hdul:

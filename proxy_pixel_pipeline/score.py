@@ -149,6 +149,7 @@ from .config import load_config
 from .errors import PipelineError
 from .fits_io import read_image, read_mask
 from .layout import Layout
+from .products import read_matches, read_profile_fits
 from .profiles import FitFlag, bin_edges
 
 __all__ = ["score_run", "format_table", "write_score"]
@@ -280,8 +281,6 @@ def _master_dark(cfg, mask, notes):
 
 def _proxy_positions(layout, mask, notes):
     """(rows, cols) image-shaped arrays (K, ny, nx) of each trace pixel's proxies, or None."""
-    from .stages.matches import read_matches
-
     if not layout.matches.is_file():
         return None
     try:
@@ -669,7 +668,6 @@ def _profile_errors(fit, truth):
 
 def _profile_section(layout, science, profile_table, edges, notes):
     from .profiles import ProfileFits
-    from .stages.median_fits import read_profile_fits
 
     def truth_for(fit):
         lo, hi = np.asarray(fit.column_lo), np.asarray(fit.column_hi)

@@ -15,9 +15,10 @@ from ..errors import PipelineError
 from ..fits_io import read_image, write_fits
 from ..layout import Layout
 from ..logs import get_logger
+from ..products import read_profile_fits
 from ..profiles import ProfileFits, binned_profiles, fit_final_profiles
 from .common import check_previous, map_frames
-from .median_fits import fits_to_records, read_profile_fits, records_to_fits, summarize
+from .median_fits import fits_to_records, records_to_fits, summarize
 
 __all__ = ["run"]
 

@@ -18,8 +18,8 @@ from ..frames import background_frame, final_frame
 from ..layout import Layout
 from ..logs import get_logger
 from ..parallel import bcast_array
+from ..products import read_matches
 from .common import check_previous, map_frames
-from .matches import read_matches
 
 __all__ = ["run"]
 

@@ -23,11 +23,10 @@ from ..infill import error_model, infill, remove_cosmic_rays
 from ..layout import Layout
 from ..logs import get_logger
 from ..parallel import bcast_array
+from ..products import read_matches, read_profile_fits
 from ..profiles import model_frame
 from .common import check_previous, map_frames
 from .frames import _science_header
-from .matches import read_matches
-from .median_fits import read_profile_fits
 
 __all__ = ["run", "background_noise_image"]
 

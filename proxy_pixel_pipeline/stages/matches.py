@@ -18,12 +18,12 @@ from ..errors import PipelineError
 from ..fits_io import read_mask, read_stack, write_fits
 from ..layout import Layout
 from ..logs import Progress, get_logger
-from ..matching import CandidateSet, MatchResult, match_block
+from ..matching import CandidateSet, MatchResult, estimate_work, kernel_threads, match_block
 from ..parallel import (bcast_array, gather_rows, limit_blas_threads, partition, scatter_rows,
                         threads_per_rank)
 from ..pixel_quality import assess_pixels, centre_frames
 
-__all__ = ["run", "read_matches", "FLAG_NO_PROXY"]
+__all__ = ["run", "FLAG_NO_PROXY"]
 
 FLAG_NO_PROXY = 8   # usable spectral pixel for which no candidate qualified
 
@@ -91,13 +91,14 @@ def run(cfg, comm, overwrite=False):
     n_spec = comm.bcast(len(prep["spec"]) if prep else None)
 
     # Fixed blocks (the result never depends on the ranks); the blocks still to
-    # do go out in contiguous runs balanced by work (valid samples of their pixels).
+    # do go out in contiguous runs balanced by their modelled work (a pixel with
+    # missing samples costs more: matching.estimate_work), not by pixel count.
     block = cfg.block_size
     n_blocks = -(-n_spec // block)
     work = done = None
     if comm.rank == 0:
-        valid = np.count_nonzero(~np.isnan(prep["spec"]), axis=1).astype(float)
-        work = np.add.reduceat(valid, np.arange(0, n_spec, block)) if n_spec else np.zeros(0)
+        cost = estimate_work(prep["spec"], len(prep["cand"]), cfg.proxy_method)
+        work = np.add.reduceat(cost, np.arange(0, n_spec, block)) if n_spec else np.zeros(0)
         done = store.done()
         done = done[done < n_blocks]
         if len(done):
@@ -119,10 +120,13 @@ def run(cfg, comm, overwrite=False):
              n_spec, comm.size, threads, cfg.proxy_method,
              f" ({cfg.median_mode})" if cfg.proxy_method == "median" else "", cfg.proxy_count)
     candidates = CandidateSet(cand, cfg.candidate_chunk)
+    del cand                          # the CandidateSet holds its own (reordered) copy
+    if prep:
+        del prep["cand"], prep["spec"]
     progress = Progress(comm, sum(pixel_counts), "proxy matching")
     parts = []
     offset = 0
-    with limit_blas_threads(threads):
+    with limit_blas_threads(threads), kernel_threads(threads):
         for b in my_blocks:
             series = local[offset:offset + block_sizes[b]]
             offset += block_sizes[b]
@@ -134,6 +138,9 @@ def run(cfg, comm, overwrite=False):
             parts.append(part)
             progress.update(len(series))
     progress.close(len(local))
+    peak = comm.gather(_peak_rss_gib())
+    if comm.rank == 0:
+        log.info("peak resident memory per rank: %s GiB", ", ".join(f"{x:.2f}" for x in peak))
     result = (MatchResult.concatenate(parts) if parts
               else MatchResult.empty(0, cfg.proxy_count))
     gathered = {f: gather_rows(comm, getattr(result, f), pixel_counts) for f in _FIELDS}
@@ -146,6 +153,15 @@ def run(cfg, comm, overwrite=False):
                 getattr(full, f)[b * block:b * block + len(values)] = values
         _write(cfg, layout, prep, full)
         store.clear()
+
+
+def _peak_rss_gib():
+    """Peak resident memory of this process so far, GiB (0 where unknown)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return 0.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20   # KiB on Linux
 
 
 def _write(cfg, layout, prep, result):
@@ -203,16 +219,3 @@ def _write(cfg, layout, prep, result):
                extensions=[table_hdu, flags_hdu, mask_hdu])
     log.info("wrote %s: %d of %d spectral pixels matched (%d excluded)",
              layout.matches, matched, n, n - matched)
-
-
-def read_matches(path):
-    """Read a match table: spectral (n, 2) and proxy (n, K, 2) positions, and the table."""
-    from ..fits_io import read_table
-
-    table = read_table(path, "MATCHES")
-    spectral = np.stack([table["SPEC_Y"], table["SPEC_X"]], -1).astype(np.intp)
-    py, px = np.asarray(table["PROXY_Y"]), np.asarray(table["PROXY_X"])
-    if py.ndim == 1:
-        py, px = py[:, None], px[:, None]
-    proxy = np.stack([py, px], -1).astype(np.intp)
-    return spectral, proxy, table

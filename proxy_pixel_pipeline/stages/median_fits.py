@@ -110,10 +110,3 @@ def run(cfg, comm, overwrite=False):
         write_fits(layout.median_fits, None, stage=3, config=cfg, inputs=paths, header=hdr,
                    extensions=[fits_hdu, prof_hdu], overwrite=True)
         log.info("wrote %s and %s", layout.median_frame, layout.median_fits)
-
-
-def read_profile_fits(path, extname="FITS") -> ProfileFits:
-    """Read a profile-fit table written by stage 3 or 4."""
-    from ..fits_io import read_table
-
-    return ProfileFits.from_table(read_table(path, extname))

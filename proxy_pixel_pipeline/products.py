@@ -1,0 +1,39 @@
+"""Readers of the stages' table outputs, shared by the stages, figures and score.
+
+Kept apart from :mod:`.stages` (which imports mpi4py and so starts MPI) so
+that tools which only read results never touch MPI.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .fits_io import read_table
+from .profiles import ProfileFits
+
+__all__ = ["read_matches", "read_profile_fits"]
+
+
+def read_matches(path):
+    """Read a stage-1 match table.
+
+    Returns
+    -------
+    spectral : ndarray of int, shape (n, 2)
+        Row and column of each spectral pixel.
+    proxy : ndarray of int, shape (n, K, 2)
+        Row and column of its K proxies, best first (-1 where none).
+    table : astropy.table.Table
+        The whole ``MATCHES`` table (scores, residual statistics, flags).
+    """
+    table = read_table(path, "MATCHES")
+    spectral = np.stack([table["SPEC_Y"], table["SPEC_X"]], -1).astype(np.intp)
+    py, px = np.asarray(table["PROXY_Y"]), np.asarray(table["PROXY_X"])
+    if py.ndim == 1:
+        py, px = py[:, None], px[:, None]
+    return spectral, np.stack([py, px], -1).astype(np.intp), table
+
+
+def read_profile_fits(path, extname="FITS") -> ProfileFits:
+    """Read the profile fits (one row per column bin) written by stage 3 or 4."""
+    return ProfileFits.from_table(read_table(path, extname))
