@@ -31,19 +31,32 @@ from .frames import _science_header
 __all__ = ["run", "background_noise_image"]
 
 
-def background_noise_image(spectral, table, shape):
+def background_noise_image(spectral, table, shape, gain, read_noise):
     """Per-pixel noise (ADU) of the background subtraction, from the match table.
 
     The residual std of spectral - proxy over the darks already holds both
     pixels' read and dark shot noise; with K proxies combined, the proxies'
     share shrinks, which this deliberately ignores (a conservative error).
-    Pixels without a proxy take the median noise.
+    It never goes below the read noise of two pixels, ``sqrt(2) * read_noise
+    / gain``; pixels without a proxy take the median.
+
+    Parameters
+    ----------
+    spectral : ndarray of int, shape (n, 2)
+    table : astropy.table.Table
+        Stage 1's ``MATCHES`` table (column ``RES_STD``, ADU).
+    shape : (int, int)
+    gain : float
+        e-/ADU (typ. 1.5).
+    read_noise : float
+        e- (typ. 3.5).
     """
+    floor = np.sqrt(2.0) * read_noise / gain
     std = np.asarray(table["RES_STD"], float)
     std = std[:, 0] if std.ndim == 2 else std
-    typical = np.nanmedian(std) if np.isfinite(std).any() else 1.0
+    typical = max(np.nanmedian(std), floor) if np.isfinite(std).any() else floor
     noise = np.full(shape, typical, np.float32)
-    noise[spectral[:, 0], spectral[:, 1]] = np.where(np.isfinite(std), std, typical)
+    noise[spectral[:, 0], spectral[:, 1]] = np.where(np.isfinite(std), np.maximum(std, floor), typical)
     return noise
 
 
@@ -71,7 +84,7 @@ def run(cfg, comm, overwrite=False):
         spectral, _, table = read_matches(layout.matches)
         with fits.open(layout.matches) as hdul:
             region = hdul["SPECMASK"].data.astype(bool)
-        noise = background_noise_image(spectral, table, region.shape)
+        noise = background_noise_image(spectral, table, region.shape, cfg.gain, cfg.read_noise)
     paths = comm.bcast(paths)
     region = bcast_array(comm, region)
     noise = bcast_array(comm, noise)
