@@ -387,17 +387,18 @@ def cmd_scaling(args):
                          f"{times[1] / (len(s) * len(c)) * 1e9:.2f}"])
     table(rows, ["varied", "value", "N_spectral", "N_candidates", "N_darks", "LSQ ms/px",
                  "median ms/px", "LSQ ns/pair", "median ns/pair"])
-    print("cost model, least squares over the runs above: seconds = "
-          "N_spectral x N_candidates x (a + b x N_darks) per core")
+    print("cost model, least squares over the runs above (per core): seconds = "
+          "N_spectral x (c + N_candidates x (a + b x N_darks))")
     for method, data in fits.items():
         data = np.array(data, float)
         pairs = data[:, 0] * data[:, 1]
-        design = np.c_[pairs, pairs * data[:, 2]]
-        (a, b), *_ = np.linalg.lstsq(design, data[:, 3], rcond=None)
-        full = len(spec) * len(cand) * (a + b * spec.shape[1])
-        print(f"  {method:6s}: a = {a * 1e9:.3f} ns, b = {b * 1e9:.4f} ns per dark -> "
-              f"whole {args.preset} frame ({len(spec)} x {len(cand)} x {spec.shape[1]}): "
-              f"{full:.0f} core-seconds")
+        design = np.c_[data[:, 0], pairs, pairs * data[:, 2]]
+        (c, a, b), *_ = np.linalg.lstsq(design, data[:, 3], rcond=None)
+        full = len(spec) * (c + len(cand) * (a + b * spec.shape[1]))
+        worst = np.max(np.abs(design @ (c, a, b) / data[:, 3] - 1))
+        print(f"  {method:6s}: c = {c * 1e6:.0f} us, a = {a * 1e9:.3f} ns, b = {b * 1e9:.4f} ns "
+              f"(fits every run within {worst:.0%}) -> whole {args.preset} frame ({len(spec)} x "
+              f"{len(cand)} x {spec.shape[1]}): {full:.0f} core-seconds")
     print()
     return {}
 

@@ -44,15 +44,15 @@ class Config:
     output_dir: str
     proxy_method: str = "median"
     # --- stage 1: proxy matching
-    median_mode: str = "fast"
+    median_mode: str = "exact"
     median_candidates: int = 10
     prefilter_count: int = 64
     proxy_count: int = 1
     hot_pixel_sigma: float = 15.0
     min_valid_samples: int = 10
     missing_value: float | None = None
-    block_size: int = 256
-    candidate_chunk: int = 32768
+    block_size: int = 512
+    candidate_chunk: int = 4096
     blas_threads: int = 0
     # --- stage 2: frames
     proxy_combine: str = "median"

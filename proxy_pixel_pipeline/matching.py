@@ -255,8 +255,10 @@ class CandidateSet:
     """The non-spectral pixels every spectral pixel is compared with.
 
     Prepared once per rank and reused for every block; see :func:`match_block`.
-    Holds one reordered float32 copy of the series (complete candidates first)
-    plus per-candidate sums: about ``n_candidates * (n_darks + 8) * 4`` bytes.
+    Holds the series reordered (complete candidates first; a copy unless
+    ``copy=False``) plus per-candidate sums: about ``n_candidates * (n_darks +
+    12) * 4`` bytes, and the candidates with missing samples once more in the
+    layout of the general masked sums.
 
     Parameters
     ----------
@@ -264,19 +266,36 @@ class CandidateSet:
         Frame-centred dark values, NaN where missing.
     chunk : int
         Candidates per dense product; a block's temporaries take about
-        ``block_size * chunk * 4`` bytes each (typ. 32768).
+        ``block_size * chunk * 4`` bytes each (typ. 4096: small enough that
+        they stay in cache for the scans).
+    copy : bool
+        False: reorder ``values`` in place (when it is a C-contiguous,
+        writable float32 array) instead of copying it, to save memory; the
+        caller must not use ``values`` afterwards.
     """
 
-    def __init__(self, values, chunk=32768):
+    def __init__(self, values, chunk=4096, copy=True):
         values = np.asarray(values, dtype=np.float32)
         self.chunk = int(chunk)
         c, d = values.shape
         self.n_darks = d
         n_valid = d - np.count_nonzero(np.isnan(values), axis=1)
         # Internal order: complete candidates first; `order` maps back.
-        self.order = np.concatenate([np.flatnonzero(n_valid == d), np.flatnonzero(n_valid < d)])
-        self.n_complete = int(np.count_nonzero(n_valid == d))
-        self.series = np.ascontiguousarray(values[self.order])
+        complete = np.flatnonzero(n_valid == d)
+        self.order = np.concatenate([complete, np.flatnonzero(n_valid < d)])
+        self.n_complete = len(complete)
+        if copy or not (values.flags.c_contiguous and values.flags.writeable):
+            self.series = np.ascontiguousarray(values[self.order])
+        else:
+            # Stable in-place partition: the (few) partial rows aside, the
+            # complete rows moved forward in chunks (a row only moves to a lower
+            # position, so no row is overwritten before it is read).
+            partial = values[self.order[self.n_complete:]].copy()
+            for start in range(0, self.n_complete, 65536):
+                src = complete[start:start + 65536]
+                values[start:start + len(src)] = values[src]
+            values[self.n_complete:] = partial
+            self.series = values
         self.n_valid = n_valid[self.order]
         self.position = np.empty(c, np.int64)            # original index -> internal
         self.position[self.order] = np.arange(c)
@@ -571,14 +590,6 @@ if numba is not None:
                 return np.nan
         return 0.5 * (v1 + v2)
 
-    @_jit1
-    def _exact_one(s, c, buf):
-        # (lsq, median, std, n) of the residual s - c.
-        n, total, total_sq, std = _moments(s, c)
-        if n == 0:
-            return np.nan, np.nan, np.nan, 0
-        return total_sq / n, _median_of(s, c, buf), std, n
-
     @_jit
     def _nb_pair_stats(spectral, candidates, pi, pj, with_median, lsq, median, std, n_out):
         n_pairs = len(pi)
@@ -618,15 +629,6 @@ if numba is not None:
                 b += x >= -tau
                 n += x == x
         return a, b, n
-
-    @_jit
-    def _nb_count_pairs(s64, series, pi, pj, tau, strict, need, out):
-        n_pairs = len(pi)
-        n_tasks = (n_pairs + 1023) // 1024
-        for task in numba.prange(n_tasks):
-            for p in range(task * 1024, min(n_pairs, task * 1024 + 1024)):
-                a, b, _ = _count_one(s64[pi[p]], series[pj[p]], tau[p], strict[p])
-                out[p] = a >= need[p] and b >= need[p]
 
     @_jit1
     def _sift_down(val, idx, pos, m):
@@ -916,17 +918,10 @@ def _pair_stats(spectral, candidates, pi, pj, with_median=True):
 
 
 def _count_pairs(s64, series, pi, pj, tau, strict, need, pair_batch):
-    """Counting test of listed pairs (per-pair tau, strictness and needed count)."""
+    """Counting test of listed pairs (per-pair tau, strictness and needed count), numpy."""
     if len(pi) == 0:
         return np.zeros(0, bool)
-    tau = np.ascontiguousarray(np.broadcast_to(tau, pi.shape), np.float64)
-    strict = np.ascontiguousarray(np.broadcast_to(strict, pi.shape), np.bool_)
-    need = np.ascontiguousarray(np.broadcast_to(need, pi.shape), np.int64)
-    if _USE_NUMBA:
-        out = np.empty(len(pi), np.bool_)
-        _nb_count_pairs(s64, series, pi.astype(np.int64), pj.astype(np.int64), tau, strict,
-                        need, out)
-        return out
+    tau, strict, need = (np.broadcast_to(x, pi.shape) for x in (tau, strict, need))
     step = max(1, pair_batch // max(1, series.shape[1]))
     return np.concatenate([
         _np_count_pairs(s64, series, pi[s:s + step], pj[s:s + step], tau[s:s + step],
@@ -1270,7 +1265,7 @@ def match_block(spectral, cand: CandidateSet, *, method="median", proxy_count=1,
     ----------
     spectral : ndarray, shape (b, n_darks)
         Frame-centred dark series of the block's spectral pixels (NaN = missing);
-        typ. b = 256.
+        typ. b = 512.
     cand : CandidateSet
         All candidate (non-spectral, not hot) pixels.
     method : {'median', 'lsq'}

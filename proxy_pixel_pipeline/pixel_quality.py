@@ -12,6 +12,7 @@ candidate proxy alike, when it is
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +46,7 @@ class PixelFlags:
                 "constant": int(np.count_nonzero(f & FLAG_CONSTANT))}
 
 
-def assess_pixels(darks, hot_pixel_sigma=15.0, min_valid_samples=10) -> PixelFlags:
+def assess_pixels(darks, hot_pixel_sigma=15.0, min_valid_samples=10, strip=32) -> PixelFlags:
     """Flag hot, under-sampled and constant pixels.
 
     Parameters
@@ -58,19 +59,26 @@ def assess_pixels(darks, hot_pixel_sigma=15.0, min_valid_samples=10) -> PixelFla
         its normal high tail).
     min_valid_samples : int
         Minimum number of valid darks per pixel (typ. 10).
+    strip : int
+        Rows per pass: the per-pixel statistics' temporaries stay at
+        ``n_darks x strip x columns`` values instead of a copy of the stack.
 
     Returns
     -------
     PixelFlags
     """
-    n_valid = np.count_nonzero(~np.isnan(darks), axis=0).astype(np.int32)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN pixels
-            level = np.nanmedian(darks, axis=0)
-            spread = np.nanmax(darks, axis=0) - np.nanmin(darks, axis=0)
+    shape = darks.shape[1:]
+    n_valid = np.empty(shape, np.int32)
+    level = np.empty(shape, np.float64)
+    spread = np.empty(shape, np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN pixels
+        for r0 in range(0, shape[0], strip):
+            rows = slice(r0, r0 + strip)
+            part = darks[:, rows]
+            n_valid[rows] = np.count_nonzero(~np.isnan(part), axis=0)
+            level[rows] = np.nanmedian(part, axis=0)
+            spread[rows] = np.nanmax(part, axis=0) - np.nanmin(part, axis=0)
     finite = level[np.isfinite(level)]
     centre = np.median(finite) if finite.size else np.nan
     sigma = 1.4826 * np.median(np.abs(finite - centre)) if finite.size else np.nan
@@ -83,12 +91,14 @@ def assess_pixels(darks, hot_pixel_sigma=15.0, min_valid_samples=10) -> PixelFla
 
 
 def centre_frames(darks) -> np.ndarray:
-    """Subtract each dark frame's median level (returns a new float32 array).
+    """Subtract each dark frame's median level, in place; returns ``darks``.
 
     A per-frame constant cancels in every residual ``spectral - candidate``,
     so matching is unchanged, while the ~1000 ADU bias no longer eats the
     precision of the float32 matrix products.
     """
-    level = np.nanmedian(darks.reshape(len(darks), -1), axis=1)
-    level = np.nan_to_num(level)
-    return (darks - level[:, None, None].astype(darks.dtype)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # an all-missing frame
+        for frame in darks:                               # one frame's temporaries at a time
+            frame -= np.nan_to_num(np.nanmedian(frame)).astype(darks.dtype)
+    return darks

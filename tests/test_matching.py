@@ -198,3 +198,12 @@ def test_estimate_work_charges_pixels_with_missing_samples():
     spec[1, 2] = np.nan
     work = estimate_work(spec, 100)
     assert work.shape == (3,) and work[1] > work[0] == work[2] > 0
+
+
+def test_candidate_set_in_place_gives_same_result():
+    spec, cand = integer_series(n_s=12, missing=0.02)
+    copied = match_block(spec, CandidateSet(cand, chunk=500), method="median")
+    work = cand.copy()
+    in_place = match_block(spec, CandidateSet(work, chunk=500, copy=False), method="median")
+    np.testing.assert_array_equal(in_place.index, copied.index)
+    np.testing.assert_array_equal(in_place.std, copied.std)

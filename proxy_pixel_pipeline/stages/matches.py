@@ -57,12 +57,24 @@ def _prepare(cfg):
     log.info("%d dark frames of %s; %d spectral pixels (%d usable: excluded %s), %d candidates",
              len(darks), darks.shape[1:], len(spec_all), len(spec_yx),
              ", ".join(f"{v} {k}" for k, v in excluded.items()), len(cand_yx))
-    centred = centre_frames(darks)
+    centre_frames(darks)
+    spec, cand = _series(darks, spec_yx), _series(darks, cand_yx)
     del darks
-    spec = np.ascontiguousarray(centred[:, spec_yx[:, 0], spec_yx[:, 1]].T)
-    cand = np.ascontiguousarray(centred[:, cand_yx[:, 0], cand_yx[:, 1]].T)
     return dict(spec=spec, cand=cand, spec_all=spec_all, spec_yx=spec_yx, cand_yx=cand_yx,
                 quality=quality, mask=mask, dark_paths=dark_paths)
+
+
+def _series(darks, yx):
+    """Dark time series (n_pixels, n_darks) of the pixels at ``yx``, frame by frame.
+
+    Filling one column per dark keeps the memory at the result's size (fancy
+    indexing of the stack and transposing would need two more copies).
+    """
+    out = np.empty((len(yx), len(darks)), darks.dtype)
+    flat = np.ravel_multi_index(yx.T, darks.shape[1:])
+    for d, frame in enumerate(darks):
+        out[:, d] = frame.ravel()[flat]
+    return out
 
 
 def run(cfg, comm, overwrite=False):
@@ -121,8 +133,8 @@ def run(cfg, comm, overwrite=False):
     log.info("matching %d spectral pixels on %d rank(s) x %d BLAS thread(s), method %s%s, K = %d",
              n_spec, comm.size, threads, cfg.proxy_method,
              f" ({cfg.median_mode})" if cfg.proxy_method == "median" else "", cfg.proxy_count)
-    candidates = CandidateSet(cand, cfg.candidate_chunk)
-    del cand                          # the CandidateSet holds its own (reordered) copy
+    candidates = CandidateSet(cand, cfg.candidate_chunk, copy=False)   # reorders cand in place
+    del cand
     if prep:
         del prep["cand"], prep["spec"]
     progress = Progress(comm, sum(pixel_counts), "proxy matching")
