@@ -11,7 +11,15 @@ from ..errors import PipelineError
 from ..logs import get_logger
 from ..parallel import gather_rows, partition, scatter_rows
 
-__all__ = ["check_previous", "map_frames"]
+__all__ = ["check_previous", "refuse_overwrite", "map_frames"]
+
+
+def refuse_overwrite(outputs, overwrite):
+    """Error naming the first existing output unless ``overwrite`` was asked for."""
+    if not overwrite:
+        existing = next((Path(p) for p in outputs if Path(p).exists()), None)
+        if existing is not None:
+            raise PipelineError(f"{existing}: exists; pass --overwrite to replace this stage's outputs")
 
 
 def check_previous(path, config, stage, rerun):

@@ -11,13 +11,12 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-from ..errors import PipelineError
 from ..fits_io import read_image, write_fits
 from ..layout import Layout
 from ..logs import get_logger
 from ..products import read_profile_fits
 from ..profiles import ProfileFits, binned_profiles, fit_final_profiles
-from .common import check_previous, map_frames
+from .common import check_previous, map_frames, refuse_overwrite
 from .median_fits import fits_to_records, records_to_fits, summarize
 
 __all__ = ["run"]
@@ -41,9 +40,7 @@ def run(cfg, comm, overwrite=False):
         paths = cfg.science_paths()
         for p in paths:
             check_previous(layout.final_no_infill(p), cfg, 2, "2_Frames.py")
-        if any(layout.final_fits(p).exists() for p in paths) and not overwrite:
-            raise PipelineError(f"{layout.final_fits(paths[0]).parent}: has stage 4 outputs; "
-                                f"pass --overwrite to replace them")
+        refuse_overwrite([layout.final_fits(p) for p in paths], overwrite)
         reference = fits_to_records(read_profile_fits(layout.median_fits))
     paths = comm.bcast(paths)
     reference = records_to_fits(comm.bcast(reference))

@@ -19,7 +19,7 @@ from ..layout import Layout
 from ..logs import get_logger
 from ..parallel import bcast_array
 from ..products import read_matches
-from .common import check_previous, map_frames
+from .common import check_previous, map_frames, refuse_overwrite
 
 __all__ = ["run"]
 
@@ -40,10 +40,8 @@ def run(cfg, comm, overwrite=False):
     if comm.rank == 0:
         check_previous(layout.matches, cfg, 1, "1_Proxy_Matches.py")
         science_paths = cfg.science_paths()
-        existing = [p for p in science_paths if layout.final_no_infill(p).exists()]
-        if existing and not overwrite:
-            raise PipelineError(f"{layout.final_no_infill(existing[0])}: exists; "
-                                f"pass --overwrite to replace stage 2 outputs")
+        refuse_overwrite([f(p) for p in science_paths
+                          for f in (layout.background, layout.final_no_infill)], overwrite)
         spectral, proxy, table = read_matches(layout.matches)
         if cfg.proxy_offset:
             offsets = np.asarray(table["RES_MEDIAN"], float).reshape(proxy.shape[:2])

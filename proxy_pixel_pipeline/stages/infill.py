@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-from ..errors import PipelineError
 from ..fits_io import read_image, write_fits
 from ..infill import error_model, infill, remove_cosmic_rays
 from ..layout import Layout
@@ -25,7 +24,7 @@ from ..logs import get_logger
 from ..parallel import bcast_array
 from ..products import read_matches, read_profile_fits
 from ..profiles import model_frame
-from .common import check_previous, map_frames
+from .common import check_previous, map_frames, refuse_overwrite
 from .frames import _science_header
 
 __all__ = ["run", "background_noise_image"]
@@ -78,9 +77,7 @@ def run(cfg, comm, overwrite=False):
         paths = cfg.science_paths()
         for p in paths:
             check_previous(layout.final_fits(p), cfg, 4, "4_Final_Fits.py")
-        if any(layout.final(p).exists() for p in paths) and not overwrite:
-            raise PipelineError(f"{layout.final(paths[0]).parent}: has stage 5 outputs; "
-                                f"pass --overwrite to replace them")
+        refuse_overwrite([layout.final(p) for p in paths], overwrite)
         spectral, _, table = read_matches(layout.matches)
         with fits.open(layout.matches) as hdul:
             region = hdul["SPECMASK"].data.astype(bool)

@@ -24,6 +24,7 @@ from ..matching import CandidateSet, MatchResult, estimate_work, kernel_threads,
 from ..parallel import (bcast_array, gather_rows, limit_blas_threads, partition, scatter_rows,
                         threads_per_rank)
 from ..pixel_quality import assess_pixels, centre_frames
+from .common import refuse_overwrite
 
 __all__ = ["run", "FLAG_NO_PROXY"]
 
@@ -96,8 +97,7 @@ def run(cfg, comm, overwrite=False):
     layout = Layout(cfg.output_dir)
     prep = store_key = None
     if comm.rank == 0:
-        if layout.matches.exists() and not overwrite:
-            raise PipelineError(f"{layout.matches}: exists; pass --overwrite to replace it")
+        refuse_overwrite([layout.matches], overwrite)
         prep = _prepare(cfg)
         store_key = run_key(cfg.digest(1), cfg.block_size, files=[*prep["dark_paths"], cfg.spectral_mask])
     store = BlockStore(layout.checkpoints, comm.bcast(store_key))

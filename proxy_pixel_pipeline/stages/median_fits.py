@@ -19,12 +19,12 @@ import numpy as np
 from scipy.ndimage import binary_dilation
 from astropy.io import fits
 
-from ..errors import PipelineError
 from ..fits_io import read_mask, read_stack, write_fits
 from ..layout import Layout
 from ..logs import get_logger
 from ..parallel import gather_rows, partition, scatter_rows
 from ..profiles import FitFlag, ProfileFits, binned_profiles, fit_median_profiles
+from .common import refuse_overwrite
 
 __all__ = ["run", "fits_to_records", "records_to_fits", "trace_band"]
 
@@ -76,8 +76,7 @@ def run(cfg, comm, overwrite=False):
     layout = Layout(cfg.output_dir)
     profiles = edges = None
     if comm.rank == 0:
-        if layout.median_fits.exists() and not overwrite:
-            raise PipelineError(f"{layout.median_fits}: exists; pass --overwrite to replace it")
+        refuse_overwrite([layout.median_fits, layout.median_frame], overwrite)
         paths = cfg.science_paths()
         stack = read_stack(paths, cfg.missing_value)
         with warnings.catch_warnings():
