@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from proxy_pixel_pipeline import matching
+from proxy_pixel_pipeline import match_kernels, matching
 from proxy_pixel_pipeline.matching import CandidateSet, estimate_work, match_block, pair_statistics
 
 
@@ -148,6 +148,7 @@ def test_same_result_with_and_without_numba(monkeypatch, method, mode):
     runs = []
     for use in (True, False):
         monkeypatch.setattr(matching, "_USE_NUMBA", use)
+        monkeypatch.setattr(match_kernels, "_USE_NUMBA", use)
         runs.append(match_block(spec, CandidateSet(cand, chunk=1000), method=method,
                                 median_mode=mode, proxy_count=2))
     for field in ("index", "score", "median", "std", "n_samples"):
@@ -175,9 +176,9 @@ def test_window_median_matches_numpy():
     def medians(s, c, taus, out):
         buf = np.empty(s.shape[1])
         for p in range(len(s)):
-            out[p] = matching._median_near(s[p], c[p], taus[p], buf)
+            out[p] = match_kernels._median_near(s[p], c[p], taus[p], buf)
             if out[p] != out[p]:
-                out[p] = matching._median_of(s[p], c[p], buf)
+                out[p] = match_kernels._median_of(s[p], c[p], buf)
 
     rng = np.random.default_rng(4)
     for d in (1, 2, 7, 30, 31):

@@ -1,0 +1,612 @@
+"""Compiled (numba) and numpy kernels of proxy matching, one pair of each.
+
+Each kernel has a numba version (``_nb_*``) and a numpy version (``_np_*``)
+that make the same decisions from the same floating-point expressions, so
+results never depend on whether numba is installed.  What they compute is
+explained in :mod:`.matching`, which is their only user.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+try:  # optional compiled kernels; numpy fallbacks give identical results
+    import numba
+except ImportError:  # pragma: no cover - depends on the environment
+    numba = None
+
+_USE_NUMBA = numba is not None and os.environ.get("PPP_NO_NUMBA", "") == ""
+# --------------------------------------------------------------------------- kernels
+#
+# Each kernel has a numba version (``_nb_*``) and a numpy version (``_np_*``)
+# that make the same decisions from the same floating-point expressions, so
+# that results never depend on whether numba is installed.
+
+_INT_MAX = np.iinfo(np.int64).max
+_TILE = 512       # values per vectorised test in the compiled scans (multiple of 8)
+_ROW_GROUP = 16   # rows sharing a tile of candidate series in cache (median scan)
+
+
+def _np_pair_stats(spectral, candidates, pi, pj):
+    r = spectral[pi].astype(np.float64) - candidates[pj].astype(np.float64)
+    valid = ~np.isnan(r)
+    n = valid.sum(1)
+    r0 = np.where(valid, r, 0.0)
+    total = np.zeros(len(r))
+    total_sq = np.zeros(len(r))
+    for t in range(r.shape[1]):                          # sequential sums, as compiled
+        total += r0[:, t]
+        total_sq += r0[:, t] * r0[:, t]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / n
+        lsq = total_sq / n
+        dev = np.where(valid, r - mean[:, None], 0.0)
+        var = np.zeros(len(r))
+        for t in range(r.shape[1]):
+            var += dev[:, t] * dev[:, t]
+        std = np.sqrt(var / n)
+    r.sort(axis=1)                                       # NaN sort last
+    lo = np.clip((n - 1) // 2, 0, None)[:, None]
+    hi = np.clip(n // 2, 0, r.shape[1] - 1)[:, None]
+    median = 0.5 * (np.take_along_axis(r, lo, 1) + np.take_along_axis(r, hi, 1))[:, 0]
+    bad = n == 0
+    lsq[bad] = median[bad] = std[bad] = np.nan
+    return lsq, median, std, n
+
+
+def _np_count_pairs(s64, series, pi, pj, tau, strict, need):
+    """Pairs with at least ``need`` residuals <= tau and ``need`` >= -tau (< and > if strict)."""
+    r = s64[pi] - series[pj].astype(np.float64)
+    t = tau[:, None]
+    st = strict[:, None]
+    a = np.count_nonzero(np.where(st, r < t, r <= t), axis=1)
+    b = np.count_nonzero(np.where(st, r > -t, r >= -t), axis=1)
+    return (a >= need) & (b >= need)
+
+
+def _np_heap_push(heap_val, heap_idx, rows, vals, idx):
+    """Merge listed (row, value, index) entries into each row's M best by (value, index)."""
+    b, m = heap_val.shape
+    all_rows = np.concatenate([np.repeat(np.arange(b), m), rows])
+    all_val = np.concatenate([heap_val.ravel(), vals])
+    all_idx = np.concatenate([heap_idx.ravel(), idx])
+    order = np.lexsort((all_idx, all_val, all_rows))
+    rank = _rank_within(all_rows[order])
+    keep = order[rank < m]
+    heap_val.reshape(-1)[:] = all_val[keep]
+    heap_idx.reshape(-1)[:] = all_idx[keep]
+
+
+def _np_lsq_scan(g, rows, a, inv_b, c_sq, orig, heap_val, heap_idx):
+    score = (a[rows, None] + (g[rows].astype(np.float64) + c_sq[None, :])) * inv_b[rows, None]
+    hit = score <= heap_val[rows, -1][:, None]          # numpy heaps are sorted rows
+    i, j = np.nonzero(hit)
+    if len(i):
+        _np_heap_push(heap_val, heap_idx, rows[i], score[i, j], orig[j])
+
+
+def _np_bound(mean, var_up, var_low, tau, sig2):
+    """(keep, strict) of the median pruning; see :func:`_nb_median_scan`."""
+    d = np.abs(mean) - tau
+    strict = var_low > sig2
+    keep = ((d <= 0) | (d * d <= var_up)) & ~(strict & (tau <= 0))
+    return keep, strict
+
+
+def _np_median_scan(g, rows, corr_row, corr1, s_total, s_sq, s_norm, inv_n, need, s64, tau, sig2,
+                    c_total, c_sq, c_norm, series, j0, err, pair_batch):
+    out_i, out_j = [], []
+    step = max(1, pair_batch // max(1, g.shape[1]))
+    for r0 in range(0, len(rows), step):
+        sel = np.arange(r0, min(r0 + step, len(rows)))
+        rr = rows[sel]
+        num = s_total[rr, None] - c_total[None, :]
+        has = corr_row[sel] >= 0
+        if has.any():
+            num[has] = num[has] + corr1[corr_row[sel][has]]
+        mean = num * inv_n[rr, None]
+        sum_r2 = (s_sq[rr, None] + g[rr].astype(np.float64)) + c_sq[None, :]
+        e = s_norm[rr, None] + c_norm[None, :]
+        ee = err * (e * e)
+        var_up = (sum_r2 + ee) * inv_n[rr, None] - mean * mean
+        var_low = (sum_r2 - ee) * inv_n[rr, None] - mean * mean
+        keep, strict = _np_bound(mean, var_up, var_low, tau[rr, None], sig2[rr, None])
+        i, j = np.nonzero(keep)
+        i = rr[i]
+        ok = _count_pairs(s64, series, i, j + j0, tau[i], strict[keep], need[i], pair_batch)
+        out_i.append(i[ok])
+        out_j.append(j[ok] + j0)
+    return np.concatenate(out_i), np.concatenate(out_j)
+
+
+if numba is not None:
+    _jit = numba.njit(cache=True, nogil=True, parallel=True)
+    _jit1 = numba.njit(cache=True, nogil=True)
+
+    @_jit1
+    def _moments(s, c):
+        # (n, sum r, sum r^2, population std) of the residual s - c, float64,
+        # sequential sums (the numpy kernels add in the same order).
+        n = 0
+        total = 0.0
+        total_sq = 0.0
+        for t in range(len(s)):
+            x = np.float64(s[t]) - np.float64(c[t])
+            if x == x:
+                n += 1
+            else:
+                x = 0.0
+            total += x
+            total_sq += x * x
+        if n == 0:
+            return 0, 0.0, 0.0, np.nan
+        mean = total / n
+        var = 0.0
+        for t in range(len(s)):
+            x = np.float64(s[t]) - np.float64(c[t])
+            dev = x - mean if x == x else 0.0
+            var += dev * dev
+        return n, total, total_sq, math.sqrt(var / n)
+
+    @_jit1
+    def _select_kth(v, lo, hi, kth):
+        # Quickselect: move the kth smallest of v[lo:hi+1] to v[kth], smaller before.
+        while hi > lo:
+            mid = (lo + hi) // 2
+            # median of three as pivot
+            if v[mid] < v[lo]:
+                v[mid], v[lo] = v[lo], v[mid]
+            if v[hi] < v[lo]:
+                v[hi], v[lo] = v[lo], v[hi]
+            if v[hi] < v[mid]:
+                v[hi], v[mid] = v[mid], v[hi]
+            pivot = v[mid]
+            i = lo
+            j = hi
+            while i <= j:
+                while v[i] < pivot:
+                    i += 1
+                while v[j] > pivot:
+                    j -= 1
+                if i <= j:
+                    v[i], v[j] = v[j], v[i]
+                    i += 1
+                    j -= 1
+            if kth <= j:
+                hi = j
+            elif kth >= i:
+                lo = i
+            else:
+                return
+
+    @_jit1
+    def _median_of(s, c, buf):
+        # Median of the valid residuals s - c (numpy's: mean of the two middle
+        # values for an even count), by quickselect.
+        n = 0
+        for t in range(len(s)):
+            x = np.float64(s[t]) - np.float64(c[t])
+            if x == x:
+                buf[n] = x
+                n += 1
+        if n == 0:
+            return np.nan
+        h = n // 2
+        _select_kth(buf, 0, n - 1, h)
+        upper = buf[h]
+        if n % 2:
+            return upper
+        lower = buf[0]
+        for t in range(1, h):
+            if buf[t] > lower:
+                lower = buf[t]
+        return 0.5 * (lower + upper)
+
+    @_jit1
+    def _window_stat(buf, m, wmin, wmax, below, above, cb, kk, fallback):
+        # The kk-th smallest residual (0-based) from the window pass of _median_near.
+        if kk < cb:
+            return below if kk == cb - 1 else fallback
+        if kk >= cb + m:
+            return above if kk == cb + m else fallback
+        if wmin == wmax:
+            return wmin
+        _select_kth(buf, 0, m - 1, kk - cb)
+        return buf[kk - cb]
+
+    @_jit1
+    def _median_near(s, c, tau, buf):
+        # Exact median of the valid residuals s - c (s float64), fast when the
+        # middle values lie in [-tau, tau]: one branch-free pass counts the
+        # values below and above that window, keeps the nearest outside ones
+        # and collects the window (often all equal: integer data, tau = 0).
+        n = 0
+        cb = 0
+        m = 0
+        below = -np.inf
+        above = np.inf
+        wmin = np.inf
+        wmax = -np.inf
+        for t in range(len(c)):
+            x = s[t] - np.float64(c[t])
+            valid = x == x
+            lo = x < -tau
+            hi = x > tau
+            inside = valid and not lo and not hi
+            n += valid
+            cb += lo
+            below = max(below, x) if lo else below
+            above = min(above, x) if hi else above
+            buf[m] = x
+            m += inside
+            wmin = min(wmin, x) if inside else wmin
+            wmax = max(wmax, x) if inside else wmax
+        if n == 0:
+            return np.nan
+        k1 = (n - 1) // 2
+        k2 = n // 2
+        v1 = _window_stat(buf, m, wmin, wmax, below, above, cb, k1, np.nan)
+        if v1 != v1:
+            return np.nan
+        if k2 == k1:
+            return v1
+        if cb <= k1 < cb + m and wmin != wmax:
+            # buf was partitioned around k1 - cb: the next value is the minimum above it
+            v2 = above if k2 == cb + m else np.inf
+            if k2 < cb + m:
+                for q in range(k1 - cb + 1, m):
+                    v2 = min(v2, buf[q])
+        else:
+            v2 = _window_stat(buf, m, wmin, wmax, below, above, cb, k2, np.nan)
+            if v2 != v2:
+                return np.nan
+        return 0.5 * (v1 + v2)
+
+    @_jit
+    def _nb_pair_stats(spectral, candidates, pi, pj, with_median, lsq, median, std, n_out):
+        n_pairs = len(pi)
+        n_tasks = (n_pairs + 255) // 256
+        for task in numba.prange(n_tasks):
+            buf = np.empty(spectral.shape[1], np.float64)
+            for p in range(task * 256, min(n_pairs, task * 256 + 256)):
+                s = spectral[pi[p]]
+                c = candidates[pj[p]]
+                n, total, total_sq, sd = _moments(s, c)
+                n_out[p] = n
+                if n == 0:
+                    lsq[p] = np.nan
+                    median[p] = np.nan
+                    std[p] = np.nan
+                    continue
+                lsq[p] = total_sq / n
+                std[p] = sd
+                median[p] = _median_of(s, c, buf) if with_median else np.nan
+
+    @_jit1
+    def _count_one(s, c, tau, strict):
+        # (#r <= tau, #r >= -tau, #valid) of r = s - c (< and > if strict); s float64.
+        a = 0
+        b = 0
+        n = 0
+        if strict:
+            for t in range(len(c)):
+                x = s[t] - np.float64(c[t])
+                a += x < tau
+                b += x > -tau
+                n += x == x
+        else:
+            for t in range(len(c)):
+                x = s[t] - np.float64(c[t])
+                a += x <= tau
+                b += x >= -tau
+                n += x == x
+        return a, b, n
+
+    @_jit1
+    def _sift_down(val, idx, pos, m):
+        # Max-heap by (value, index) on the first m entries.
+        while True:
+            left = 2 * pos + 1
+            if left >= m:
+                return
+            big = left
+            right = left + 1
+            if right < m and (val[right] > val[left]
+                              or (val[right] == val[left] and idx[right] > idx[left])):
+                big = right
+            if val[big] > val[pos] or (val[big] == val[pos] and idx[big] > idx[pos]):
+                val[pos], val[big] = val[big], val[pos]
+                idx[pos], idx[big] = idx[big], idx[pos]
+                pos = big
+            else:
+                return
+
+    @_jit1
+    def _heap_offer(val, idx, v, j):
+        if v < val[0] or (v == val[0] and j < idx[0]):
+            val[0] = v
+            idx[0] = j
+            _sift_down(val, idx, 0, len(val))
+
+    @_jit
+    def _nb_lsq_scan(g, rows, a, inv_b, c_sq, c_sq32, c_sq_max, orig, heap_val, heap_idx):
+        # Each row keeps its M best (score, original index) in a max-heap whose
+        # root is the running threshold.  A vectorised float32 test with a safe
+        # margin flags a tile of values; flagged values are decided in float64.
+        width = g.shape[1]
+        eps = 8.0 * 1.1920928955078125e-07
+        for r in numba.prange(len(rows)):
+            i = rows[r]
+            gi = g[i]
+            ai = a[i]
+            bi = inv_b[i]
+            hv = heap_val[i]
+            hi = heap_idx[i]
+            flags = np.zeros(_TILE, np.uint8)
+            words = flags.view(np.uint64)
+            for start in range(0, width, _TILE):
+                w = min(_TILE, width - start)
+                worst = hv[0]
+                if worst < np.inf:
+                    t64 = worst / bi - ai
+                    thr = np.float32(t64 + eps * (abs(t64) + abs(ai) + c_sq_max))
+                else:
+                    thr = np.float32(np.inf)
+                gt = gi[start:start + w]               # slices: the loop vectorises
+                ct = c_sq32[start:start + w]
+                for j in range(w):
+                    flags[j] = (gt[j] + ct[j]) <= thr
+                for j in range(w, _TILE):
+                    flags[j] = 0
+                for q in range(_TILE // 8):
+                    if words[q] == 0:
+                        continue
+                    for jj in range(q * 8, q * 8 + 8):
+                        if flags[jj]:
+                            j = start + jj
+                            v = (ai + (np.float64(gi[j]) + c_sq[j])) * bi
+                            if v < hv[0] or (v == hv[0] and orig[j] < hi[0]):
+                                _heap_offer(hv, hi, v, orig[j])
+
+    @_jit1
+    def _key_insert(km, ks, kd, ki, kn, med, std, idx, n):
+        # Insert (|med|, std, idx) into a row's sorted k best keys if it beats the last.
+        am = abs(med)
+        k = len(km)
+        last = k - 1
+        if not (am < km[last] or (am == km[last] and (std < kd[last] or (
+                std == kd[last] and idx < ki[last])))):
+            return
+        for q in range(k):                       # already kept (a seed)
+            if ki[q] == idx:
+                return
+        pos = last
+        while pos > 0 and (am < km[pos - 1] or (am == km[pos - 1] and (
+                std < kd[pos - 1] or (std == kd[pos - 1] and idx < ki[pos - 1])))):
+            km[pos] = km[pos - 1]
+            ks[pos] = ks[pos - 1]
+            kd[pos] = kd[pos - 1]
+            ki[pos] = ki[pos - 1]
+            kn[pos] = kn[pos - 1]
+            pos -= 1
+        km[pos] = am
+        ks[pos] = med
+        kd[pos] = std
+        ki[pos] = idx
+        kn[pos] = n
+
+    @_jit1
+    def _offer_median(si, s32i, c, min_samples, idx, buf, km, ks, kd, ki, kn):
+        # Does (|median|, std, idx) beat the row's k-th key?  The counting
+        # test first (most pairs fail it); then the exact std, which says
+        # whether |median| must be below tau strictly (impossible when tau is
+        # 0); the median only for a contender.
+        k = len(km)
+        ti = km[k - 1]
+        a, b, n = _count_one(si, c, ti, False)
+        need = (n + 1) // 2
+        if a < need or b < need or n < min_samples:
+            return
+        n, total, total_sq, std = _moments(s32i, c)
+        if not (std < kd[k - 1] or (std == kd[k - 1] and idx < ki[k - 1])):
+            if ti <= 0:
+                return
+            a, b, n = _count_one(si, c, ti, True)
+            if a < need or b < need:
+                return
+        for q in range(k):                       # already kept (a seed)
+            if ki[q] == idx:
+                return
+        med = _median_near(si, c, ti if ti < np.inf else np.inf, buf)
+        if med != med:
+            med = _median_of(s32i, c, buf)
+        _key_insert(km, ks, kd, ki, kn, med, std, idx, n)
+
+    @_jit
+    def _nb_median_scan(g, rows, corr_row, corr1, s_total, s_sq, s_norm, inv_n, s32, s64,
+                        c_total, c_total32, c_sq, c_sq32, c_norm, tile_total, tile_sq,
+                        tile_norm, series, orig, j0, err, min_samples, key_med, key_sgn, key_std,
+                        key_idx, key_n):
+        # Complete candidates.  Per pair the bound |mean| - lam * std <= tau
+        # from the sums (with the float32 rounding margin err); for pairs
+        # passing it the exact tests of _offer_median, which update the row's
+        # k best keys (|median|, std, index) at once so that tau (k-th
+        # |median|) and the k-th std tighten as the scan goes.  A pair whose
+        # std is surely above the k-th std must beat tau strictly, which is
+        # impossible when tau is 0 (the usual case once a few candidates are
+        # known, the data being integers): then a pair needs var <= sig2 and
+        # mean^2 <= L var, so its sum of squares is at most
+        # n (1 + L) sig2 (+ margins), a vectorised float32 screen like the LSQ
+        # scan's.  Tiles are the outer loop within a group of rows, so that a
+        # tile's series stay in cache for the exact tests.
+        width = g.shape[1]
+        k = key_med.shape[1]
+        eps32 = 1.1920928955078125e-07
+        n_groups = (len(rows) + _ROW_GROUP - 1) // _ROW_GROUP
+        for grp in numba.prange(n_groups):
+            flags = np.zeros(_TILE, np.uint8)
+            words = flags.view(np.uint64)
+            buf = np.empty(s32.shape[1], np.float64)
+            corr = np.zeros(_TILE)
+            for tile, start in enumerate(range(0, width, _TILE)):
+                w = min(_TILE, width - start)
+                tt = c_total[start:start + w]
+                qt = c_sq[start:start + w]
+                q32 = c_sq32[start:start + w]
+                nt = c_norm[start:start + w]
+                for r in range(grp * _ROW_GROUP, min(len(rows), grp * _ROW_GROUP + _ROW_GROUP)):
+                    i = rows[r]
+                    gi = g[i][start:start + w]         # 1-D slices: the loops vectorise
+                    st = s_total[i]
+                    ss = s_sq[i]
+                    sn = s_norm[i]
+                    ni = inv_n[i]
+                    km = key_med[i]
+                    kd = key_std[i]
+                    ti = km[k - 1]
+                    si2 = kd[k - 1] * kd[k - 1]
+                    cr = corr_row[r]
+                    if cr >= 0:
+                        for j in range(w):
+                            corr[j] = corr1[cr, start + j]
+                    else:
+                        corr[:] = 0.0
+                    if ti <= 0 and si2 < np.inf and cr < 0:
+                        # float32 screen implied by the exact conditions (var_low
+                        # <= sig2 and mean^2 <= var_up) with explicit margins for
+                        # float32 rounding: mu on the mean, d1 on n * var.
+                        e = sn + tile_norm[tile]
+                        ee_n = err * e * e * ni
+                        mu = 4.0 * eps32 * (abs(st) + tile_total[tile]) * ni
+                        d1 = 10.0 * eps32 * (ss + tile_sq[tile]) * ni
+                        c1 = np.float32((si2 + ee_n + d1) * (1.0 + 8.0 * eps32) + 1e-30)
+                        c2 = np.float32(ee_n + d1)
+                        mu32 = np.float32(mu)
+                        l1 = np.float32(2.0 * (1.0 - 8.0 * eps32))
+                        l2 = np.float32(1.0 + 8.0 * eps32)
+                        st32 = np.float32(st)
+                        ss32 = np.float32(ss)
+                        ni32 = np.float32(ni)
+                        t32 = c_total32[start:start + w]
+                        for j in range(w):
+                            m32 = abs((st32 - t32[j]) * ni32)
+                            x = ((ss32 + gi[j]) + q32[j]) * ni32
+                            a = m32 + mu32
+                            b = max(m32 - mu32, np.float32(0.0))
+                            flags[j] = (x <= c1 + a * a) & (l1 * b * b <= l2 * (x + c2))
+                        exact_bound = True
+                    else:
+                        for j in range(w):
+                            mean = ((st - tt[j]) + corr[j]) * ni
+                            sum_r2 = (ss + np.float64(gi[j])) + qt[j]
+                            e = sn + nt[j]
+                            ee = err * (e * e)
+                            var_up = (sum_r2 + ee) * ni - mean * mean
+                            var_low = (sum_r2 - ee) * ni - mean * mean
+                            dd = abs(mean) - ti
+                            flags[j] = ((dd <= 0) | (dd * dd <= var_up)) & ~(
+                                (var_low > si2) & (ti <= 0))
+                        exact_bound = False
+                    for j in range(w, _TILE):
+                        flags[j] = 0
+                    for q in range(_TILE // 8):
+                        if words[q] == 0:
+                            continue
+                        for j in range(q * 8, q * 8 + 8):
+                            if not flags[j]:
+                                continue
+                            if exact_bound:    # screened: now the bound itself
+                                ti = km[k - 1]
+                                si2 = kd[k - 1] * kd[k - 1]
+                                mean = ((st - tt[j]) + corr[j]) * ni
+                                sum_r2 = (ss + np.float64(gi[j])) + qt[j]
+                                e = sn + nt[j]
+                                ee = err * (e * e)
+                                var_up = (sum_r2 + ee) * ni - mean * mean
+                                var_low = (sum_r2 - ee) * ni - mean * mean
+                                dd = abs(mean) - ti
+                                if not (((dd <= 0) or (dd * dd <= var_up))
+                                        and not ((var_low > si2) and (ti <= 0))):
+                                    continue
+                            _offer_median(s64[i], s32[i], series[start + j + j0], min_samples,
+                                          orig[start + j], buf, km, key_sgn[i], kd,
+                                          key_idx[i], key_n[i])
+
+    @_jit
+    def _nb_offer_seeds(rows, cols, s32, s64, series, orig, min_samples,
+                        key_med, key_sgn, key_std, key_idx, key_n):
+        # Offer each row's seed candidates (internal indices, nearest first).
+        for r in numba.prange(len(rows)):
+            i = rows[r]
+            buf = np.empty(s32.shape[1], np.float64)
+            for q in range(cols.shape[1]):
+                j = cols[i, q]
+                _offer_median(s64[i], s32[i], series[j], min_samples, orig[j], buf,
+                              key_med[i], key_sgn[i], key_std[i], key_idx[i], key_n[i])
+
+    @_jit
+    def _nb_median_scan_masked(rows, n_m, sum_r, sum_r2, s_norm, c_norm, err, mean_err, s32, s64,
+                               series, orig, j0, min_samples,
+                               key_med, key_sgn, key_std, key_idx, key_n):
+        # Partial candidates: the same with the general masked sums (float32
+        # matrices) and their rounding margins.
+        width = n_m.shape[1]
+        k = key_med.shape[1]
+        for r in numba.prange(len(rows)):
+            i = rows[r]
+            km = key_med[i]
+            kd = key_std[i]
+            buf = np.empty(s32.shape[1], np.float64)
+            for j in range(width):
+                n = np.float64(n_m[r, j])
+                if n < min_samples:
+                    continue
+                ti = km[k - 1]
+                si2 = kd[k - 1] * kd[k - 1]
+                e = s_norm[r] + c_norm[j]
+                ee = err * (e * e)
+                mean = np.float64(sum_r[r, j]) / n
+                me = mean_err * e / n
+                low = max(abs(mean) - me, 0.0)
+                high = abs(mean) + me
+                var_up = (np.float64(sum_r2[r, j]) + ee) / n - low * low
+                var_low = (np.float64(sum_r2[r, j]) - ee) / n - high * high
+                dd = low - ti
+                strict = var_low > si2
+                if ((dd <= 0) or (dd * dd <= var_up)) and not (strict and ti <= 0):
+                    _offer_median(s64[i], s32[i], series[j + j0], min_samples, orig[j], buf, km,
+                                  key_sgn[i], kd, key_idx[i], key_n[i])
+
+
+def _pair_stats(spectral, candidates, pi, pj, with_median=True):
+    if _USE_NUMBA and len(pi):
+        n = len(pi)
+        lsq, median, std = np.empty(n), np.empty(n), np.empty(n)
+        count = np.empty(n, np.int64)
+        _nb_pair_stats(spectral, candidates, np.ascontiguousarray(pi, np.int64),
+                       np.ascontiguousarray(pj, np.int64), with_median, lsq, median, std, count)
+        return lsq, median, std, count
+    return _np_pair_stats(spectral, candidates, pi, pj)
+
+
+def _count_pairs(s64, series, pi, pj, tau, strict, need, pair_batch):
+    """Counting test of listed pairs (per-pair tau, strictness and needed count), numpy."""
+    if len(pi) == 0:
+        return np.zeros(0, bool)
+    tau, strict, need = (np.broadcast_to(x, pi.shape) for x in (tau, strict, need))
+    step = max(1, pair_batch // max(1, series.shape[1]))
+    return np.concatenate([
+        _np_count_pairs(s64, series, pi[s:s + step], pj[s:s + step], tau[s:s + step],
+                        strict[s:s + step], need[s:s + step]) for s in range(0, len(pi), step)])
+
+
+def _rank_within(groups):
+    """Position of each element within its run of equal (sorted) group labels."""
+    if len(groups) == 0:
+        return np.zeros(0, np.int64)
+    start = np.r_[0, np.flatnonzero(np.diff(groups)) + 1]
+    run = np.diff(np.r_[start, len(groups)])
+    return np.arange(len(groups)) - np.repeat(start, run)
