@@ -36,7 +36,8 @@ def stage_main(stage, description, run, argv=None):
     int
         Exit code: 0 success, 1 bad input or failure.
     """
-    parser = argparse.ArgumentParser(description=description)
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="config.yaml",
                         help="pipeline configuration file (default: config.yaml)")
     parser.add_argument("--overwrite", action="store_true",
