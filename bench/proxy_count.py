@@ -52,6 +52,9 @@ def run_preset(preset, seed, ks, method, workdir, **overrides):
     tag = preset + "".join(f"_{k}{v}" for k, v in overrides.items())
     folder = simulate(workdir / tag, preset=preset, seed=seed, overwrite=True, **overrides)
     rows, cost = [], {}
+    # Untimed first run: compiles the kernels (numba caches them afterwards).
+    matches.run(load_config(variant_config(folder, "warmup", proxy_method=method,
+                                           output_dir="out_warmup")), comm, overwrite=True)
     for k in ks:
         cfg1 = load_config(variant_config(folder, f"K{k}", proxy_count=k, proxy_method=method,
                                           output_dir=f"out_K{k}"))
