@@ -15,6 +15,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
+from .. import __version__
 from ..checkpoint import BlockStore, run_key
 from ..errors import PipelineError
 from ..fits_io import read_mask, read_stack, write_fits
@@ -99,7 +100,8 @@ def run(cfg, comm, overwrite=False):
     if comm.rank == 0:
         refuse_overwrite([layout.matches], overwrite)
         prep = _prepare(cfg)
-        store_key = run_key(cfg.digest(1), cfg.block_size, files=[*prep["dark_paths"], cfg.spectral_mask])
+        store_key = run_key(__version__, cfg.digest(1), cfg.block_size,
+                            files=[*prep["dark_paths"], cfg.spectral_mask])
     store = BlockStore(layout.checkpoints, comm.bcast(store_key))
     cand = bcast_array(comm, prep["cand"] if prep else None)
     n_spec = comm.bcast(len(prep["spec"]) if prep else None)
