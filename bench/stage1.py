@@ -133,27 +133,6 @@ def reference_product(spec, cand, threads):
     return best
 
 
-def straightforward(spec, cand, method, k=10, min_samples=10):
-    """The reference implementation: a loop over spectral pixels with numpy."""
-    out = []
-    cand64 = cand.astype(np.float64)
-    for s in spec:
-        r = s[None].astype(np.float64) - cand64
-        n = np.count_nonzero(~np.isnan(r), axis=1)
-        with np.errstate(all="ignore"):
-            if method == "lsq":
-                score = np.nanmean(r ** 2, axis=1)
-                score[n < min_samples] = np.inf
-                out.append(np.argmin(score))
-            else:
-                med = np.abs(np.nanmedian(r, axis=1))
-                std = np.nanstd(r, axis=1)
-                med[n < min_samples] = np.inf
-                closest = np.lexsort((std, med))[:k]
-                out.append(closest[np.argmin(std[closest])])
-    return np.array(out)
-
-
 def brute_force_lsq(spec, cand, min_samples=10, chunk=65536):
     """Best candidate by mean squared residual, all pairs in float64 (masked sums)."""
     ws = (~np.isnan(spec)).astype(np.float64)
@@ -235,7 +214,7 @@ def cmd_median(args):
     ref_idx = np.linspace(0, n_spec - 1, args.reference_pixels).astype(int)
     with threadpool_limits(1), matching.kernel_threads(1):
         start = time.perf_counter()
-        ref = straightforward(spec[ref_idx], cand, "median")
+        ref = matching.reference_match(spec[ref_idx], cand, "median")
         t_ref = (time.perf_counter() - start) / len(ref_idx) * n_spec
         cs = CandidateSet(cand, args.chunk)
         match_block(spec[:16], cs, method="median", median_mode="exact")

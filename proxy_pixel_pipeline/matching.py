@@ -81,7 +81,7 @@ from .match_kernels import (_INT_MAX, _TILE, _USE_NUMBA, _count_pairs, _nb_lsq_s
                             _np_lsq_scan, _np_median_scan, _pair_stats, _rank_within, numba)
 
 __all__ = ["MatchResult", "CandidateSet", "match_block", "pair_statistics", "kernel_threads",
-           "estimate_work", "have_numba", "profile_phases"]
+           "estimate_work", "have_numba", "profile_phases", "reference_match"]
 
 _EPS32 = float(np.finfo(np.float32).eps)
 # Rounding of float32 sums of squares, as a multiple of n * eps * (|s| + |c|)^2:
@@ -734,6 +734,52 @@ def match_block(spectral, cand: CandidateSet, *, method="median", proxy_count=1,
                                              cand.position[result.index[i, k]], pair_batch)[1]
     _tick("exact statistics", t)
     return result
+
+
+def reference_match(spectral, candidates, method, median_candidates=10, min_samples=10,
+                    proxy_count=1):
+    """The matching rule applied literally, one spectral pixel at a time (slow).
+
+    The straightforward implementation: for each spectral pixel, residuals
+    against every candidate with numpy's nan-functions.  Kept as the yardstick
+    that tests and ``bench/stage1.py`` compare :func:`match_block` with; never
+    used by the pipeline (about 200x slower).
+
+    Parameters
+    ----------
+    spectral, candidates : ndarray, shape (n, n_darks)
+        Dark series, NaN = missing.
+    method : {'median', 'lsq'}
+    median_candidates : int
+        k of the median rule.
+    min_samples : int
+        Pairs with fewer common valid samples are ignored.
+    proxy_count : int
+        Proxies per pixel, best first.
+
+    Returns
+    -------
+    ndarray of int, shape (n,) if ``proxy_count`` is 1 else (n, proxy_count)
+        Candidate indices.
+    """
+    out = []
+    candidates = np.asarray(candidates, np.float64)
+    for s in spectral:
+        r = s[None].astype(np.float64) - candidates
+        n = np.count_nonzero(~np.isnan(r), axis=1)
+        with np.errstate(all="ignore"):
+            if method == "lsq":
+                score = np.nanmean(r ** 2, axis=1)
+                score[n < min_samples] = np.inf
+                out.append(np.argsort(score, kind="stable")[:proxy_count])
+            else:
+                med = np.abs(np.nanmedian(r, axis=1))
+                std = np.nanstd(r, axis=1)
+                med[n < min_samples] = np.inf
+                closest = np.lexsort((std, med))[:max(median_candidates, proxy_count)]
+                out.append(closest[np.argsort(std[closest], kind="stable")][:proxy_count])
+    out = np.array(out)
+    return out[:, 0] if proxy_count == 1 else out
 
 
 def estimate_work(spectral, cand_count, method="median"):

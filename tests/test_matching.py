@@ -4,31 +4,8 @@ import numpy as np
 import pytest
 
 from proxy_pixel_pipeline import match_kernels, matching
-from proxy_pixel_pipeline.matching import CandidateSet, estimate_work, match_block, pair_statistics
-
-
-def reference(spec, cand, method, k=10, min_samples=10, proxies=1):
-    """Loop over spectral pixels with numpy's nan-functions: the seed's rule, literally.
-
-    Returns the best ``proxies`` candidates per pixel (first = the seed's choice).
-    """
-    out = []
-    for s in spec:
-        r = s[None].astype(np.float64) - cand
-        n = np.count_nonzero(~np.isnan(r), axis=1)
-        with np.errstate(all="ignore"):
-            if method == "lsq":
-                score = np.nanmean(r ** 2, axis=1)
-                score[n < min_samples] = np.inf
-                out.append(np.argsort(score, kind="stable")[:proxies])
-            else:
-                med = np.abs(np.nanmedian(r, axis=1))
-                std = np.nanstd(r, axis=1)
-                med[n < min_samples] = np.inf
-                closest = np.lexsort((std, med))[:max(k, proxies)]
-                out.append(closest[np.argsort(std[closest], kind="stable")][:proxies])
-    out = np.array(out)
-    return out[:, 0] if proxies == 1 else out
+from proxy_pixel_pipeline.matching import (CandidateSet, estimate_work, match_block, pair_statistics,
+                                           reference_match)
 
 
 def integer_series(seed=7, n_d=31, n_s=48, n_c=3000, missing=0.01):
@@ -62,7 +39,7 @@ def series():
 def test_exact_methods_equal_reference(series, method, mode):
     spec, cand, _ = series
     result = match_block(spec, CandidateSet(cand, chunk=700), method=method, median_mode=mode)
-    np.testing.assert_array_equal(result.index[:, 0], reference(spec, cand, method))
+    np.testing.assert_array_equal(result.index[:, 0], reference_match(spec, cand, method))
 
 
 def test_lsq_finds_planted_twins(series):
@@ -113,21 +90,21 @@ def test_exact_median_on_integer_data_equals_reference(n_darks):
     spec, cand = integer_series(n_d=n_darks)
     result = match_block(spec, CandidateSet(cand, chunk=512), method="median",
                          median_mode="exact")
-    np.testing.assert_array_equal(result.index[:, 0], reference(spec, cand, "median"))
+    np.testing.assert_array_equal(result.index[:, 0], reference_match(spec, cand, "median"))
 
 
 def test_exact_median_keeps_k_best_in_order():
     spec, cand = integer_series(n_s=24)
     result = match_block(spec, CandidateSet(cand, chunk=700), method="median",
                          median_mode="exact", proxy_count=4)
-    np.testing.assert_array_equal(result.index, reference(spec, cand, "median", proxies=4))
+    np.testing.assert_array_equal(result.index, reference_match(spec, cand, "median", proxy_count=4))
     assert np.all(np.diff(result.std, axis=1) >= 0)
 
 
 def test_lsq_keeps_k_best_like_reference():
     spec, cand = integer_series(n_s=24, seed=9)
     result = match_block(spec, CandidateSet(cand, chunk=333), method="lsq", proxy_count=3)
-    np.testing.assert_array_equal(result.index, reference(spec, cand, "lsq", proxies=3))
+    np.testing.assert_array_equal(result.index, reference_match(spec, cand, "lsq", proxy_count=3))
 
 
 def test_fast_median_with_every_candidate_prefiltered_equals_exact():
