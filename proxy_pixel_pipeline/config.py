@@ -68,8 +68,9 @@ class Config:
     lacosmic_cr_threshold: float = 5.0
     lacosmic_neighbor_threshold: float = 2.0
     lacosmic_maxiter: int = 4
-    # --- where the file came from (not a YAML key)
+    # --- where the file came from (not YAML keys)
     source: str = field(default="", compare=False)
+    as_written: dict = field(default_factory=dict, compare=False)
 
     # ------------------------------------------------------------------ paths
     @property
@@ -88,7 +89,8 @@ class Config:
     # ------------------------------------------------------------ provenance
     def values(self, keys=None) -> dict:
         """The YAML-level settings (all, or only ``keys``) as a plain dict."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "source"}
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+               if f.name not in ("source", "as_written")}
         return out if keys is None else {k: out[k] for k in keys}
 
     def digest(self, stage: int) -> str:
@@ -98,7 +100,10 @@ class Config:
         its inputs were made with the same relevant configuration.
         """
         keys = sorted({k for s in range(1, stage + 1) for k in STAGE_KEYS[s]})
-        text = json.dumps(self.values(keys), sort_keys=True, default=str)
+        # Paths as written in the file (relative to it): moving a run's folder
+        # keeps its outputs valid.
+        values = {**self.values(keys), **{k: v for k, v in self.as_written.items() if k in keys}}
+        text = json.dumps(values, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -179,7 +184,7 @@ def load_config(path, **overrides) -> Config:
 
 def config_from_dict(raw: dict, base=".", source="<dict>") -> Config:
     """Validate a mapping of settings; see :func:`load_config`."""
-    fields = {f.name: f for f in dataclasses.fields(Config) if f.name != "source"}
+    fields = {f.name: f for f in dataclasses.fields(Config) if f.name not in ("source", "as_written")}
     for key in raw:
         if key not in fields:
             raise PipelineError(f"{source}: unknown key '{key}'")
@@ -190,10 +195,11 @@ def config_from_dict(raw: dict, base=".", source="<dict>") -> Config:
     for key, value in raw.items():
         values[key] = _check(source, key, value, fields[key])
     base = Path(base)
+    written = {key: values[key] for key in _PATH_KEYS}
     for key in _PATH_KEYS:
         values[key] = os.path.normpath(base / Path(values[key]).expanduser())
     _check_paths(source, values)
-    return Config(**values, source=source)
+    return Config(**values, source=source, as_written=written)
 
 
 def _check_paths(source, values):

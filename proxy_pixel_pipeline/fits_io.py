@@ -4,13 +4,16 @@ Reading turns every problem with a file into a one-line
 :class:`~proxy_pixel_pipeline.errors.PipelineError` naming the file.  Writing
 goes through :func:`write_fits`, the single place where provenance (pipeline
 version, stage, date, input files, configuration and its digest) enters the
-headers, in the spirit of ccdproc's ``log_meta``; outputs are written to a
-temporary name in the target folder and renamed when complete, so a killed job
-never leaves a file that looks finished.
+headers, in the spirit of ccdproc's ``log_meta``, including the lineage: each
+stage run has a ``RUNID`` and records those of the earlier products it read
+(``PARENTn``), so a later stage can tell that an input is stale.  Outputs are
+written to a temporary name in the target folder and renamed when complete (see
+:mod:`.atomic`), so a killed job never leaves a file that looks finished.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,7 +24,11 @@ from . import __version__
 from .atomic import atomic_path
 from .errors import PipelineError
 
-__all__ = ["read_image", "read_stack", "read_mask", "write_fits", "read_table", "STAGE_NAMES"]
+__all__ = ["read_image", "read_stack", "read_mask", "write_fits", "read_table", "run_id",
+           "parent_runs", "STAGE_NAMES", "RUN_ID"]
+
+# Identifies this process's run of a stage in every file it writes (rank 0 writes).
+RUN_ID = uuid.uuid4().hex[:16]
 
 STAGE_NAMES = {
     1: "proxy matches",
@@ -171,9 +178,28 @@ def _stamp(hdr, stage, config, inputs):
         if key in ("dark_frames", "science_frames", "spectral_mask", "output_dir"):
             value = Path(value).name
         hdr[f"HIERARCH PPP {key.upper()}"] = "null" if value is None else value
+    hdr["RUNID"] = (RUN_ID, "this run of the stage")
     for i, name in enumerate(inputs):
         hdr[f"INPUT{i + 1}" if len(inputs) > 1 else "INPUT"] = Path(name).name
+    # Lineage: the runs that made the pipeline products among the inputs.
+    parents = sorted({run for run in map(run_id, inputs) if run})
+    for i, run in enumerate(parents):
+        hdr[f"PARENT{i + 1}"] = (run, "RUNID of an input made by an earlier stage")
     hdr.add_history(f"Proxy Pixel Pipeline {__version__} stage {stage}: {STAGE_NAMES[stage]}")
+
+
+def run_id(path):
+    """RUNID of the stage run that wrote ``path`` (None for other files)."""
+    try:
+        return fits.getheader(path).get("RUNID")
+    except Exception:  # not FITS, unreadable: not a pipeline product
+        return None
+
+
+def parent_runs(path) -> set:
+    """RUNIDs of the stage runs whose outputs ``path`` was made from."""
+    header = fits.getheader(path)
+    return {value for key, value in header.items() if key.startswith("PARENT")}
 
 
 def _one_line(exc) -> str:

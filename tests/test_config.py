@@ -65,3 +65,12 @@ def test_digest_tracks_relevant_keys(tmp_path):
     b = load_config(write_config(tmp_path, bin_width=10))
     assert a.digest(1) == b.digest(1) and a.digest(2) == b.digest(2)
     assert a.digest(3) != b.digest(3)
+
+
+def test_digest_survives_moving_the_run_folder(tmp_path):
+    (tmp_path / "here").mkdir()
+    (tmp_path / "there").mkdir()
+    a = load_config(write_config(tmp_path / "here"))
+    b = load_config(write_config(tmp_path / "there"))
+    assert a.output_dir != b.output_dir
+    assert a.digest(5) == b.digest(5)

@@ -8,6 +8,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..errors import PipelineError
+from ..fits_io import parent_runs, run_id
 from ..logs import get_logger
 from ..parallel import gather_rows, partition, scatter_rows
 
@@ -22,8 +23,9 @@ def refuse_overwrite(outputs, overwrite):
             raise PipelineError(f"{existing}: exists; pass --overwrite to replace this stage's outputs")
 
 
-def check_previous(path, config, stage, rerun):
-    """Check that ``path`` exists and was made with the same relevant config.
+def check_previous(path, config, stage, rerun, made_from=()):
+    """Check that ``path`` exists, was made with the same relevant config, and from
+    the current versions of ``made_from`` (outputs of earlier stages).
 
     Parameters
     ----------
@@ -34,6 +36,9 @@ def check_previous(path, config, stage, rerun):
         The stage that made ``path``.
     rerun : str
         Script to name in the error message (e.g. ``1_Proxy_Matches.py``).
+    made_from : sequence of Path
+        Earlier products ``path`` must descend from: a product rewritten since
+        (a rerun of its stage) makes ``path`` stale.
     """
     path = Path(path)
     if not path.is_file():
@@ -44,6 +49,11 @@ def check_previous(path, config, stage, rerun):
         raise PipelineError(
             f"{path}: made with a different configuration (CFGHASH {made} != "
             f"{config.digest(stage)}); rerun {rerun}")
+    parents = parent_runs(path)
+    for source in made_from:
+        if run_id(source) not in parents:
+            raise PipelineError(f"{path}: made from an older {Path(source).name} "
+                                f"(rerun since); rerun {rerun}")
 
 
 def map_frames(comm, n_frames, read, compute, write, group=None):

@@ -39,7 +39,8 @@ def run(cfg, comm, overwrite=False):
         check_previous(layout.median_fits, cfg, 3, "3_Median_Fits.py")
         paths = cfg.science_paths()
         for p in paths:
-            check_previous(layout.final_no_infill(p), cfg, 2, "2_Frames.py")
+            check_previous(layout.final_no_infill(p), cfg, 2, "2_Frames.py",
+                           made_from=[layout.matches])
         refuse_overwrite([layout.final_fits(p) for p in paths], overwrite)
         reference = fits_to_records(read_profile_fits(layout.median_fits))
     paths = comm.bcast(paths)

@@ -79,9 +79,11 @@ def run(cfg, comm, overwrite=False):
         if proxy.shape[1] > 1:
             ext = [fits.ImageHDU(out["scatter"], name="BKG_SCATTER")]
             ext[0].header["BUNIT"] = "adu"
-        write_fits(layout.background(src), out["background"], stage=2, config=cfg, inputs=[src],
+        write_fits(layout.background(src), out["background"], stage=2, config=cfg,
+                   inputs=[src, layout.matches],
                    header=header, extensions=ext, bunit="adu")
-        write_fits(layout.final_no_infill(src), out["final"], stage=2, config=cfg, inputs=[src],
+        write_fits(layout.final_no_infill(src), out["final"], stage=2, config=cfg,
+                   inputs=[src, layout.matches],
                    header=header, bunit="adu")
 
     map_frames(comm, len(science_paths), read, compute, write)

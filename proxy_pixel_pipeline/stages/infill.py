@@ -76,7 +76,10 @@ def run(cfg, comm, overwrite=False):
         check_previous(layout.matches, cfg, 1, "1_Proxy_Matches.py")
         paths = cfg.science_paths()
         for p in paths:
-            check_previous(layout.final_fits(p), cfg, 4, "4_Final_Fits.py")
+            check_previous(layout.final_no_infill(p), cfg, 2, "2_Frames.py",
+                           made_from=[layout.matches])
+            check_previous(layout.final_fits(p), cfg, 4, "4_Final_Fits.py",
+                           made_from=[layout.final_no_infill(p), layout.median_fits])
         refuse_overwrite([layout.final(p) for p in paths], overwrite)
         spectral, _, table = read_matches(layout.matches)
         with fits.open(layout.matches) as hdul:
