@@ -24,7 +24,7 @@ from . import __version__
 from .atomic import atomic_path
 from .errors import PipelineError
 
-__all__ = ["read_image", "read_stack", "read_mask", "write_fits", "read_table", "run_id",
+__all__ = ["read_image", "read_stack", "read_mask", "write_fits", "read_table", "observation_header", "run_id",
            "parent_runs", "STAGE_NAMES", "RUN_ID"]
 
 # Identifies this process's run of a stage in every file it writes (rank 0 writes).
@@ -108,6 +108,18 @@ def read_mask(path, shape=None) -> np.ndarray:
     if mask.all():
         raise PipelineError(f"{path}: mask has no non-spectral (zero) pixel to use as proxy")
     return mask
+
+
+def observation_header(path):
+    """The observation keywords of a science frame that its products carry along."""
+    keep = ("DATE-OBS", "EXPTIME", "CCDTEMP", "OBJECT", "IMAGETYP", "MJD-OBS")
+    with fits.open(path) as hdul:
+        src = next((h.header for h in hdul if h.is_image and h.data is not None), hdul[0].header)
+        header = fits.Header()
+        for key in keep:
+            if key in src:
+                header[key] = (src[key], src.comments[key])
+    return header
 
 
 def read_table(path, extname):

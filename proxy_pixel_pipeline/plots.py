@@ -66,7 +66,7 @@ from .atomic import atomic_path
 from .config import Config, load_config
 from .errors import PipelineError
 from .fits_io import read_image, read_mask, read_table
-from .products import read_matches, read_profile_fits
+from .products import read_matches, read_profile_fits, read_spectral_mask
 from .layout import Layout
 from .logs import get_logger
 from .profiles import FitFlag, binned_profiles, double_gaussian, model_frame
@@ -759,9 +759,10 @@ def _science_path(cfg, frame_index) -> Path:
 def _spectral_mask(cfg, layout, shape):
     """Spectral mask as stage 1 stored it, else the config's mask file."""
     if layout.matches.is_file():
-        with fits.open(layout.matches) as hdul:
-            if "SPECMASK" in hdul:
-                return hdul["SPECMASK"].data.astype(bool)
+        try:
+            return read_spectral_mask(layout.matches)
+        except PipelineError:
+            pass
     return read_mask(cfg.spectral_mask, shape)
 
 

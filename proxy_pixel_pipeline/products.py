@@ -7,11 +7,13 @@ that tools which only read results never touch MPI.
 from __future__ import annotations
 
 import numpy as np
+from astropy.io import fits
 
+from .errors import PipelineError
 from .fits_io import read_table
 from .profiles import ProfileFits
 
-__all__ = ["read_matches", "read_profile_fits"]
+__all__ = ["read_matches", "read_spectral_mask", "read_profile_fits"]
 
 
 def read_matches(path):
@@ -32,6 +34,14 @@ def read_matches(path):
     if py.ndim == 1:
         py, px = py[:, None], px[:, None]
     return spectral, np.stack([py, px], -1).astype(np.intp), table
+
+
+def read_spectral_mask(path):
+    """The spectral mask (bool image) stage 1 stored in its match table (``SPECMASK``)."""
+    with fits.open(path) as hdul:
+        if "SPECMASK" not in hdul:
+            raise PipelineError(f"{path}: no SPECMASK extension; rerun 1_Proxy_Matches.py")
+        return hdul["SPECMASK"].data.astype(bool)
 
 
 def read_profile_fits(path, extname="FITS") -> ProfileFits:

@@ -13,7 +13,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..errors import PipelineError
-from ..fits_io import read_image, read_mask, write_fits
+from ..fits_io import observation_header, read_image, read_mask, write_fits
 from ..frames import background_frame, final_frame
 from ..layout import Layout
 from ..logs import get_logger
@@ -74,7 +74,7 @@ def run(cfg, comm, overwrite=False):
 
     def write(i, out):
         src = science_paths[i]
-        header = _science_header(src)
+        header = observation_header(src)
         ext = []
         if proxy.shape[1] > 1:
             ext = [fits.ImageHDU(out["scatter"], name="BKG_SCATTER")]
@@ -90,14 +90,3 @@ def run(cfg, comm, overwrite=False):
     if comm.rank == 0:
         log.info("wrote %d background and final frames under %s", len(science_paths), layout.root)
 
-
-def _science_header(path):
-    """Observation keywords of the science frame worth carrying along."""
-    keep = ("DATE-OBS", "EXPTIME", "CCDTEMP", "OBJECT", "IMAGETYP", "MJD-OBS")
-    with fits.open(path) as hdul:
-        src = next((h.header for h in hdul if h.is_image and h.data is not None), hdul[0].header)
-        header = fits.Header()
-        for key in keep:
-            if key in src:
-                header[key] = (src[key], src.comments[key])
-    return header

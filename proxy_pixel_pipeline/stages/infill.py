@@ -17,15 +17,14 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-from ..fits_io import read_image, write_fits
+from ..fits_io import observation_header, read_image, write_fits
 from ..infill import error_model, infill, remove_cosmic_rays
 from ..layout import Layout
 from ..logs import get_logger
 from ..parallel import bcast_array
-from ..products import read_matches, read_profile_fits
+from ..products import read_matches, read_profile_fits, read_spectral_mask
 from ..profiles import model_frame
 from .common import check_previous, map_frames, refuse_overwrite
-from .frames import _science_header
 
 __all__ = ["run", "background_noise_image"]
 
@@ -82,8 +81,7 @@ def run(cfg, comm, overwrite=False):
                            made_from=[layout.final_no_infill(p), layout.median_fits])
         refuse_overwrite([layout.final(p) for p in paths], overwrite)
         spectral, _, table = read_matches(layout.matches)
-        with fits.open(layout.matches) as hdul:
-            region = hdul["SPECMASK"].data.astype(bool)
+        region = read_spectral_mask(layout.matches)
         noise = background_noise_image(spectral, table, region.shape, cfg.gain, cfg.read_noise)
     paths = comm.bcast(paths)
     region = bcast_array(comm, region)
@@ -118,7 +116,7 @@ def run(cfg, comm, overwrite=False):
         ext = [fits.ImageHDU(out["infilled"], name="INFILLED"), fits.ImageHDU(out["cosmic"], name="COSMIC")]
         ext[0].header["COMMENT"] = "1 = pixel infilled from the stage 4 profile fit"
         ext[1].header["COMMENT"] = "1 = cosmic ray found and replaced by lacosmic"
-        hdr = _science_header(src)
+        hdr = observation_header(src)
         hdr["NINFILL"] = (int(out["infilled"].sum()), "pixels infilled from the profile fit")
         hdr["NCOSMIC"] = (int(out["cosmic"].sum()), "cosmic-ray pixels replaced")
         write_fits(layout.final(src), out["final"], stage=5, config=cfg, header=hdr, extensions=ext,
