@@ -35,6 +35,8 @@ from proxy_pixel_pipeline.score import score_run  # noqa: E402
 from proxy_pixel_pipeline.simulate import simulate  # noqa: E402
 from proxy_pixel_pipeline.stages import frames, matches  # noqa: E402
 
+from extrapolation_floor import floor  # noqa: E402  (bench/ is on sys.path as the script's folder)
+
 VARIANTS = [("median", False), ("clipped_mean", False), ("median", True), ("clipped_mean", True)]
 
 
@@ -74,7 +76,7 @@ def run_preset(preset, seed, ks, method, workdir, **overrides):
                          clean["pipeline"]["robust_rms_over_oracle"],
                          clean["master_dark"]["rms_over_oracle"], cost[k]))
             shutil.rmtree(cfg.output_dir)
-    return rows, cost
+    return rows, cost, floor(folder, ks)
 
 
 def main(argv=None):
@@ -93,7 +95,7 @@ def main(argv=None):
     runs = [(p, {}) for p in args.presets]
     runs += [("demo_warm", {"science_above_darks": t}) for t in args.science_above]
     for preset, overrides in runs:
-        rows, cost = run_preset(preset, args.seed, args.ks, args.method, workdir, **overrides)
+        rows, cost, limit = run_preset(preset, args.seed, args.ks, args.method, workdir, **overrides)
         extra = "".join(f", {k} = {v}" for k, v in overrides.items())
         print(f"\n### {preset} (seed {args.seed}, method {args.method}{extra})\n")
         print("| K | combine | offset | RMS / oracle | robust RMS / oracle | master dark RMS / oracle "
@@ -102,6 +104,8 @@ def main(argv=None):
         for k, combine, offset, ratio, robust, master, t in rows:
             print(f"| {k} | {combine} | {'yes' if offset else 'no'} | {ratio:.3f} | {robust:.3f} "
                   f"| {master:.3f} | {t / cost[args.ks[0]]:.2f} |")
+        print(f"\nInformation floor (bench/extrapolation_floor.py): {limit['floor']:.3f}; with the "
+              "K proxies' own noise: " + ", ".join(f"K = {k}: {v:.3f}" for k, v in limit["k_floor"].items()))
     print(f"\n(data and outputs in {workdir})")
 
 
