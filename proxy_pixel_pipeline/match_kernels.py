@@ -126,6 +126,18 @@ if numba is not None:
     _jit = numba.njit(cache=True, nogil=True, parallel=True)
     _jit1 = numba.njit(cache=True, nogil=True)
 
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _may_enter(mean_low, mean_high, sum_r2, ee, inv_n, tau, sig2):
+        # The median rule's pruning bound (the numba twin of _np_bound): can a
+        # candidate whose |residual mean| lies in [mean_low, mean_high] and whose
+        # n * (residual variance + mean^2) is sum_r2 +- ee still enter a pixel's
+        # k best, given the current k-th (|median|, std) = (tau, sqrt(sig2))?
+        # Bitwise operators: no branches, so the callers' loops vectorise.
+        var_up = (sum_r2 + ee) * inv_n - mean_low * mean_low
+        var_low = (sum_r2 - ee) * inv_n - mean_high * mean_high
+        d = mean_low - tau
+        return ((d <= 0) | (d * d <= var_up)) & ~((var_low > sig2) & (tau <= 0))
+
     @_jit1
     def _moments(s, c):
         # (n, sum r, sum r^2, population std) of the residual s - c, float64,
@@ -500,15 +512,10 @@ if numba is not None:
                         exact_bound = True
                     else:
                         for j in range(w):
-                            mean = ((st - tt[j]) + corr[j]) * ni
-                            sum_r2 = (ss + np.float64(gi[j])) + qt[j]
+                            mean = abs(((st - tt[j]) + corr[j]) * ni)
                             e = sn + nt[j]
-                            ee = err * (e * e)
-                            var_up = (sum_r2 + ee) * ni - mean * mean
-                            var_low = (sum_r2 - ee) * ni - mean * mean
-                            dd = abs(mean) - ti
-                            flags[j] = ((dd <= 0) | (dd * dd <= var_up)) & ~(
-                                (var_low > si2) & (ti <= 0))
+                            flags[j] = _may_enter(mean, mean, (ss + np.float64(gi[j])) + qt[j],
+                                                  err * (e * e), ni, ti, si2)
                         exact_bound = False
                     for j in range(w, _TILE):
                         flags[j] = 0
@@ -521,15 +528,10 @@ if numba is not None:
                             if exact_bound:    # screened: now the bound itself
                                 ti = km[k - 1]
                                 si2 = kd[k - 1] * kd[k - 1]
-                                mean = ((st - tt[j]) + corr[j]) * ni
-                                sum_r2 = (ss + np.float64(gi[j])) + qt[j]
+                                mean = abs(((st - tt[j]) + corr[j]) * ni)
                                 e = sn + nt[j]
-                                ee = err * (e * e)
-                                var_up = (sum_r2 + ee) * ni - mean * mean
-                                var_low = (sum_r2 - ee) * ni - mean * mean
-                                dd = abs(mean) - ti
-                                if not (((dd <= 0) or (dd * dd <= var_up))
-                                        and not ((var_low > si2) and (ti <= 0))):
+                                if not _may_enter(mean, mean, (ss + np.float64(gi[j])) + qt[j],
+                                                  err * (e * e), ni, ti, si2):
                                     continue
                             _offer_median(s64[i], s32[i], series[start + j + j0], min_samples,
                                           orig[start + j], buf, km, key_sgn[i], kd,
@@ -567,16 +569,10 @@ if numba is not None:
                 ti = km[k - 1]
                 si2 = kd[k - 1] * kd[k - 1]
                 e = s_norm[r] + c_norm[j]
-                ee = err * (e * e)
-                mean = np.float64(sum_r[r, j]) / n
-                me = mean_err * e / n
-                low = max(abs(mean) - me, 0.0)
-                high = abs(mean) + me
-                var_up = (np.float64(sum_r2[r, j]) + ee) / n - low * low
-                var_low = (np.float64(sum_r2[r, j]) - ee) / n - high * high
-                dd = low - ti
-                strict = var_low > si2
-                if ((dd <= 0) or (dd * dd <= var_up)) and not (strict and ti <= 0):
+                mean = abs(np.float64(sum_r[r, j]) / n)
+                me = mean_err * e / n     # rounding margin of the float32 masked sums
+                if _may_enter(max(mean - me, 0.0), mean + me, np.float64(sum_r2[r, j]),
+                              err * (e * e), 1.0 / n, ti, si2):
                     _offer_median(s64[i], s32[i], series[j + j0], min_samples, orig[j], buf, km,
                                   key_sgn[i], kd, key_idx[i], key_n[i])
 
