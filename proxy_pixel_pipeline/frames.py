@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["background_frame", "final_frame", "combine_proxies"]
+__all__ = ["background_frame", "final_frame", "combine_proxies", "background_error"]
 
 
 def combine_proxies(values, method="median", clip_sigma=3.0):
@@ -26,34 +26,81 @@ def combine_proxies(values, method="median", clip_sigma=3.0):
         values within ``clip_sigma`` robust standard deviations of their
         median (1.4826 x MAD).
     clip_sigma : float
-        Clipping threshold for ``clipped_mean`` (typ. 3).
+        Clipping threshold (typ. 3); values beyond it (a proxy hit by a cosmic
+        ray) are also left out of ``spread``.
 
     Returns
     -------
-    value, scatter : ndarray, shape (n,)
-        Combined background (ADU) and the robust standard deviation of the
-        proxies (ADU; NaN with fewer than 2 values).
+    value : ndarray, shape (n,)
+        Combined background (ADU).
+    spread : ndarray, shape (n,)
+        Standard deviation of the unclipped values (ADU; NaN with fewer than 2).
+    used : ndarray of int, shape (n,)
+        Number of unclipped values.
     """
     import warnings
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # pixels with no valid proxy
+        warnings.simplefilter("ignore", RuntimeWarning)   # pixels with fewer than 2 valid proxies
         med = np.nanmedian(values, axis=1)
         mad = 1.4826 * np.nanmedian(np.abs(values - med[:, None]), axis=1)
+        keep = np.abs(values - med[:, None]) <= clip_sigma * mad[:, None]
+        keep |= (mad == 0)[:, None] & (values == med[:, None])
+        kept = np.where(keep, values, np.nan)
         if method == "median":
             value = med
         elif method == "clipped_mean":
-            keep = np.abs(values - med[:, None]) <= clip_sigma * mad[:, None]
-            keep |= (mad == 0)[:, None] & (values == med[:, None])
-            value = np.nanmean(np.where(keep, values, np.nan), axis=1)
+            value = np.nanmean(kept, axis=1)
         else:
             raise ValueError(f"unknown proxy_combine {method!r}")
-    n = np.count_nonzero(~np.isnan(values), axis=1)
-    scatter = np.where(n >= 2, mad, np.nan)
-    return value, scatter
+        used = np.count_nonzero(keep, axis=1)
+        spread = np.where(used >= 2, np.nanstd(kept, axis=1, ddof=1), np.nan)
+    return value, spread, used
 
 
-def background_frame(science, spectral_yx, proxy_yx, method="median", offsets=None):
+def background_error(spread, used, method, n_darks, level_bias=0.0):
+    """One-sigma uncertainty of a background combined from K proxies.
+
+    Two parts, both scaled by the proxies' spread ``s`` in this frame (one
+    pixel's noise; the spectral pixel's is alike, its proxies were matched to
+    it):
+
+    * the combination: ``s / sqrt(m)`` for the clipped mean of ``m`` values,
+      ``sqrt(pi / 2)`` times that for their median;
+    * the matched level: each offset (or the match itself) is a median over
+      ``N`` darks of spectral minus proxy, so the spectral pixel's own dark
+      noise enters all K alike and does not average away:
+      ``sqrt(pi / 2) * s * sqrt((1 + 1/m) / N)``;
+
+    plus, in quadrature, a known level difference left uncorrected
+    (``level_bias``: the proxies' mean median residual when offsets are not
+    applied).  Not included: a drift of the proxies' temperature law beyond
+    the darks' temperatures (see docs/proxy_count.md).
+
+    Parameters
+    ----------
+    spread, used : ndarray, shape (n,)
+        From :func:`combine_proxies`.
+    method : {'median', 'clipped_mean'}
+        The combination used.
+    n_darks : ndarray, shape (n,)
+        Darks behind each pixel's match (median ``N_SAMPLES`` of its proxies).
+    level_bias : ndarray, shape (n,) or float
+        Uncorrected level difference, ADU (0 with offsets).
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Uncertainty in ADU (NaN where fewer than 2 proxies were used).
+    """
+    efficiency = np.pi / 2 if method == "median" else 1.0     # variance of a median / of a mean
+    m = np.maximum(used, 1)
+    relative = efficiency / m + (np.pi / 2) * (1.0 + 1.0 / m) / np.maximum(n_darks, 1)
+    return np.hypot(spread * np.sqrt(relative), level_bias)
+
+
+def background_frame(science, spectral_yx, proxy_yx, method="median", offsets=None,
+                     n_darks=None, level_bias=0.0):
     """Build the Background Frame of one science frame.
 
     Parameters
@@ -70,12 +117,17 @@ def background_frame(science, spectral_yx, proxy_yx, method="median", offsets=No
         Added to each proxy's value before combining: the median residual
         spectral - proxy over the darks (ADU), which corrects a proxy whose
         level differs from its spectral pixel's by a constant.
+    n_darks, level_bias : ndarray, shape (n,), optional
+        Darks behind each match and the uncorrected level difference (ADU),
+        for the uncertainty (see :func:`background_error`); without
+        ``n_darks`` only the combination's part is counted.
 
     Returns
     -------
-    background, scatter : ndarray, shape (rows, columns)
+    background, error : ndarray, shape (rows, columns)
         Background in ADU, NaN outside the spectral pixels and where no proxy
-        value exists; per-pixel scatter of the proxies' values (NaN for K = 1).
+        value exists; its one-sigma uncertainty in ADU (NaN for K = 1, which
+        has no spread to measure).
     """
     py, px = proxy_yx[..., 0], proxy_yx[..., 1]
     has = py >= 0
@@ -83,14 +135,16 @@ def background_frame(science, spectral_yx, proxy_yx, method="median", offsets=No
     if offsets is not None:
         values = values + offsets
     if values.shape[1] == 1:
-        value, scatter = values[:, 0], np.full(len(values), np.nan)
+        value, error = values[:, 0], np.full(len(values), np.nan)
     else:
-        value, scatter = combine_proxies(values, method)
+        value, spread, used = combine_proxies(values, method)
+        error = background_error(spread, used, method, np.inf if n_darks is None else n_darks,
+                                 level_bias)
     background = np.full(science.shape, np.nan, np.float32)
-    spread = np.full(science.shape, np.nan, np.float32)
+    uncertainty = np.full(science.shape, np.nan, np.float32)
     background[spectral_yx[:, 0], spectral_yx[:, 1]] = value
-    spread[spectral_yx[:, 0], spectral_yx[:, 1]] = scatter
-    return background, spread
+    uncertainty[spectral_yx[:, 0], spectral_yx[:, 1]] = error
+    return background, uncertainty
 
 
 def final_frame(science, background):

@@ -53,8 +53,9 @@ Metrics
     proxies (stage 1) was hit by a cosmic ray in that frame.
     ``proxy_match_error``: statistics of ``BG - BG_proxy`` over the trace
     pixels that have a proxy, pooled over frames, where ``BG_proxy`` is the
-    median of the proxies' true expected backgrounds in that frame (the
-    stage-2 combination for one proxy or ``proxy_combine: median``): the
+    median of the proxies' true expected backgrounds in that frame, plus
+    their offsets with ``proxy_offset`` (the stage-2 combination for one
+    proxy or ``proxy_combine: median``): the
     noise-free error of the background the matches predict, i.e. the quality
     of stage 1 alone.
 
@@ -279,12 +280,13 @@ def _master_dark(cfg, mask, notes):
     return out
 
 
-def _proxy_positions(layout, mask, notes):
-    """(rows, cols) image-shaped arrays (K, ny, nx) of each trace pixel's proxies, or None."""
+def _proxy_positions(layout, mask, offsets, notes):
+    """(rows, cols, offsets) image-shaped arrays (K, ny, nx) of each trace pixel's proxies
+    (offsets: the RES_MEDIAN stage 2 adds with ``proxy_offset``, else 0), or None."""
     if not layout.matches.is_file():
         return None
     try:
-        spectral, proxy, _ = read_matches(layout.matches)
+        spectral, proxy, table = read_matches(layout.matches)
     except (PipelineError, KeyError, ValueError) as exc:
         notes.append(f"proxy table unreadable: {exc}")
         return None
@@ -296,7 +298,11 @@ def _proxy_positions(layout, mask, notes):
     s, p = spectral[inside], proxy[inside]
     py[:, s[:, 0], s[:, 1]] = p[..., 0].T
     px[:, s[:, 0], s[:, 1]] = p[..., 1].T
-    return py, px
+    off = np.zeros((k,) + mask.shape)
+    if offsets:
+        res = np.asarray(table["RES_MEDIAN"], float).reshape(proxy.shape[:2])[inside]
+        off[:, s[:, 0], s[:, 1]] = np.nan_to_num(res).T
+    return py, px, off
 
 
 def _same_shape(image, mask, path):
@@ -381,7 +387,7 @@ def score_run(config_path, truth_dir=None, cr_nsigma=5.0) -> dict:
     f5_paths = _stage_files([layout.final(p) for p in science], notes,
                             "stage 5 final", "5_Infill.py")
     md = _master_dark(cfg, mask, notes)
-    proxies = _proxy_positions(layout, mask, notes)
+    proxies = _proxy_positions(layout, mask, cfg.proxy_offset, notes)
 
     res = {kind: {m: [] for m in _METHODS} for kind in _POPULATIONS}
     infill_res, match_err = [], []
@@ -426,13 +432,13 @@ def score_run(config_path, truth_dir=None, cr_nsigma=5.0) -> dict:
         proxy_bg = None
         if proxies is not None:
             # Proxies' truth: was one hit by a cosmic ray, and their expected background.
-            py, px = proxies
+            py, px, off = proxies
             ok = py >= 0
             yy, xx = np.where(ok, py, 0), np.where(ok, px, 0)
             hit = (ok & (cr[yy, xx] > 0)).any(axis=0)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)   # pixels without a proxy
-                proxy_bg = np.nanmedian(np.where(ok, bg[yy, xx], np.nan), axis=0)
+                proxy_bg = np.nanmedian(np.where(ok, bg[yy, xx] + off, np.nan), axis=0)
             match_err.append((bg - proxy_bg)[mask & ok.any(axis=0)])
             populations["clean_proxy_ok"] = clean & ~hit
             proxy_cr[0] += int((clean & hit).sum())
@@ -550,7 +556,7 @@ def score_run(config_path, truth_dir=None, cr_nsigma=5.0) -> dict:
            "n_trace_pixels": int(mask.sum()), "bin_width": int(cfg.bin_width),
            "preset": header.get("SIMPRES"), "seed": header.get("SIMSEED"),
            "proxy_method": cfg.proxy_method, "proxy_count": int(cfg.proxy_count),
-           "proxy_combine": cfg.proxy_combine,
+           "proxy_combine": cfg.proxy_combine, "proxy_offset": bool(cfg.proxy_offset),
            "stages_found": {"1": layout.matches.is_file(), "2": f2_paths is not None,
                             "3": layout.median_fits.is_file(),
                             "4": all(layout.final_fits(p).is_file() for p in science),
@@ -772,7 +778,8 @@ def format_table(scores) -> str:
              f"  {run.get('n_science')} science frames, {run.get('n_trace_pixels')} trace pixels, "
              f"preset {run.get('preset')}, seed {run.get('seed')}",
              f"  background from K = {run.get('proxy_count')} proxies per pixel "
-             f"({run.get('proxy_method')} rule, combined by {run.get('proxy_combine')})", ""]
+             f"({run.get('proxy_method')} rule, combined by {run.get('proxy_combine')}"
+             f"{', with offsets' if run.get('proxy_offset') else ''})", ""]
 
     bg = scores.get("background")
     if bg:

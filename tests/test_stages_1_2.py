@@ -88,3 +88,62 @@ def test_stage2_same_frames_on_two_ranks(tmp_path):
     assert len(one) == 5
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def tiny_k16(tmp_path_factory):
+    """A tiny simulated data set matched with K = 16 proxies (stage 1 run once)."""
+    from proxy_pixel_pipeline.simulate import simulate
+
+    folder = simulate(tmp_path_factory.mktemp("k16") / "data", preset="tiny", seed=7)
+    config = folder / "config.yaml"
+    config.write_text(config.read_text() + "\nproxy_count: 16\n")
+    run_script("1_Proxy_Matches.py", "--config", config)
+    return folder
+
+
+def _stage2_errors(folder, **settings):
+    """Run stage 2 with ``settings``; (background - true background, BKG_ERR) on pixels
+    whose proxies all escaped cosmic rays, pooled over the science frames."""
+    config = folder / "config.yaml"
+    variant = folder / f"config_{'_'.join(f'{k}{v}' for k, v in settings.items())}.yaml"
+    variant.write_text(config.read_text() + "".join(f"\n{k}: {v}" for k, v in settings.items()))
+    run_script("2_Frames.py", "--config", variant, "--overwrite")
+    layout = Layout(load_config(variant).output_dir)
+    spectral, proxy, _ = read_matches(layout.matches)
+    py, px = proxy[..., 0], proxy[..., 1]
+    errors, sigmas = [], []
+    for path in sorted((folder / "science").glob("*.fits")):
+        with fits.open(folder / "truth" / path.name) as truth:
+            true_bg, cosmic = truth["BACKGROUND"].data, truth["COSMIC"].data
+        with fits.open(layout.background(path)) as hdul:
+            background, sigma = hdul[0].data, hdul["BKG_ERR"].data
+            assert hdul["BKG_ERR"].header["BUNIT"] == "adu"
+        hit = ((py >= 0) & (cosmic[np.maximum(py, 0), np.maximum(px, 0)] > 0)).any(axis=1)
+        s = spectral[~hit]
+        ok = np.isfinite(background[s[:, 0], s[:, 1]])
+        s = s[ok]
+        errors.append((background - true_bg)[s[:, 0], s[:, 1]])
+        sigmas.append(sigma[s[:, 0], s[:, 1]])
+    return np.concatenate(errors), np.concatenate(sigmas)
+
+
+@pytest.mark.parametrize("combine", ["clipped_mean", "median"])
+def test_stage2_background_uncertainty_matches_the_true_error(tiny_k16, combine):
+    error, sigma = _stage2_errors(tiny_k16, proxy_combine=combine, proxy_offset="true")
+    assert len(error) > 3000 and np.isfinite(sigma).all()
+    # BKG_ERR is a one-sigma error: on average as large as the true error, and the
+    # normalised errors have unit width (robust: a 16-value spread has ~18 % scatter).
+    rms = np.sqrt(np.mean(error**2) / np.mean(sigma**2))
+    z = error / sigma
+    robust = 1.4826 * np.median(np.abs(z - np.median(z)))
+    assert 0.8 < rms < 1.25 and 0.8 < robust < 1.25, (rms, robust)
+
+
+def test_stage2_offsets_remove_the_proxies_level_difference(tiny_k16):
+    plain, _ = _stage2_errors(tiny_k16, proxy_combine="clipped_mean", proxy_offset="false")
+    offset, _ = _stage2_errors(tiny_k16, proxy_combine="clipped_mean", proxy_offset="true")
+    # Same pixels either way; the offsets take out the matched level's bias.
+    assert len(plain) == len(offset)
+    assert abs(np.mean(offset)) < abs(np.mean(plain))
+    assert np.sqrt(np.mean(offset**2)) < np.sqrt(np.mean(plain**2))

@@ -3,11 +3,14 @@
 Outputs (a contract other tools read): ``output_dir/background/<science
 file name>`` and ``output_dir/final_no_infill/<science file name>``, the image
 in the primary HDU.  With K > 1 proxies the background file also holds the
-proxies' per-pixel scatter (extension ``BKG_SCATTER``), a background
-uncertainty for spectrum extraction.
+background's per-pixel one-sigma uncertainty (extension ``BKG_ERR``, ADU: the
+standard error of the K proxies' combination from their spread, and the error
+of their matched level), for spectrum extraction.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 from astropy.io import fits
@@ -36,15 +39,22 @@ def run(cfg, comm, overwrite=False):
     """
     log = get_logger()
     layout = Layout(cfg.output_dir)
-    science_paths = spectral = proxy = shape = offsets = None
+    science_paths = spectral = proxy = shape = offsets = n_darks = level_bias = None
     if comm.rank == 0:
         check_previous(layout.matches, cfg, 1, "1_Proxy_Matches.py")
         science_paths = cfg.science_paths()
         refuse_overwrite([f(p) for p in science_paths
                           for f in (layout.background, layout.final_no_infill)], overwrite)
         spectral, proxy, table = read_matches(layout.matches)
+        res_median, n_samples = (np.asarray(table[c], float).reshape(proxy.shape[:2])
+                                 for c in ("RES_MEDIAN", "N_SAMPLES"))
+        has = proxy[..., 0] >= 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # pixels without any proxy: NaN
+            n_darks = np.nanmedian(np.where(has, n_samples, np.nan), axis=1)
+            level_bias = np.nanmean(np.where(has, res_median, np.nan), axis=1)
         if cfg.proxy_offset:
-            offsets = np.asarray(table["RES_MEDIAN"], float).reshape(proxy.shape[:2])
+            offsets, level_bias = res_median, np.zeros_like(level_bias)
         shape = read_mask(cfg.spectral_mask).shape
         log.info("%d science frames, %d spectral pixels, %d proxies each",
                  len(science_paths), len(spectral), proxy.shape[1])
@@ -53,6 +63,8 @@ def run(cfg, comm, overwrite=False):
     proxy = bcast_array(comm, proxy)
     if cfg.proxy_offset:
         offsets = bcast_array(comm, offsets)
+    n_darks = bcast_array(comm, n_darks)
+    level_bias = bcast_array(comm, level_bias)
     shape = comm.bcast(shape)
 
     def read(i):
@@ -65,10 +77,10 @@ def run(cfg, comm, overwrite=False):
         return image
 
     def compute(stack):
-        out = {name: np.empty(stack.shape, np.float32) for name in ("background", "scatter", "final")}
+        out = {name: np.empty(stack.shape, np.float32) for name in ("background", "error", "final")}
         for k, science in enumerate(stack):
-            out["background"][k], out["scatter"][k] = background_frame(
-                science, spectral, proxy, cfg.proxy_combine, offsets)
+            out["background"][k], out["error"][k] = background_frame(
+                science, spectral, proxy, cfg.proxy_combine, offsets, n_darks, level_bias)
             out["final"][k] = final_frame(science, out["background"][k])
         return out
 
@@ -77,8 +89,10 @@ def run(cfg, comm, overwrite=False):
         header = observation_header(src)
         ext = []
         if proxy.shape[1] > 1:
-            ext = [fits.ImageHDU(out["scatter"], name="BKG_SCATTER")]
+            ext = [fits.ImageHDU(out["error"], name="BKG_ERR")]
             ext[0].header["BUNIT"] = "adu"
+            ext[0].header["COMMENT"] = ("one-sigma uncertainty of the background from the proxies' "
+                                        "spread and matched level")
         write_fits(layout.background(src), out["background"], stage=2, config=cfg,
                    inputs=[src, layout.matches],
                    header=header, extensions=ext, bunit="adu")
