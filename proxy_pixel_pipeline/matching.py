@@ -14,7 +14,10 @@ Pipeline):
     deviation (population, ``ddof=0``).
 
 Ties go to the earlier candidate (input order), with ``|median|`` then std as
-tie-breakers, exactly as a loop over candidates with numpy would choose.
+tie-breakers, as a loop over candidates with numpy would choose.  Two stds
+that differ only in the last bit (summation order) count as different, so
+such near-twins may come out in either order (at the K-th place, either one
+is kept); the choice is still the same on any number of ranks.
 
 The work is ``N_spectral x N_candidates x N_darks``, about 10**13 operations
 on a full CUTE frame, so the design follows the hardware (``bench/`` measures

@@ -38,3 +38,13 @@ def test_floor_grows_with_extrapolation_and_falls_with_k(floors):
     # Knowing each pixel's level exactly but not its own doubling temperature is worse
     # than the floor, which also learns the doubling temperature from the darks.
     assert warm["known_level"] > warm["floor"]
+
+
+def test_a_real_estimator_reaches_but_does_not_beat_the_floor(floors):
+    same, warm = floors
+    # Fitting each pixel's level to its darks is all there is to learn at the darks'
+    # temperatures: it sits on the floor.  Extrapolating 4 degC it lacks the per-pixel
+    # doubling temperature, so it stays above the floor, but not far (the floor is a
+    # bound that estimators approach, not a number off by a unit or a gain).
+    assert same["dark_fit"] == pytest.approx(same["floor"], abs=0.02)
+    assert warm["floor"] < warm["dark_fit"] < 1.15 * warm["floor"]
