@@ -58,7 +58,7 @@ def combine_proxies(values, method="median", clip_sigma=3.0):
     return value, spread, used
 
 
-def background_error(spread, used, method, n_darks, level_bias=0.0):
+def background_error(spread, used, method, n_darks, level_bias=0.0, noise_floor=0.0):
     """One-sigma uncertainty of a background combined from K proxies.
 
     Two parts, both scaled by the proxies' spread ``s`` in this frame (one
@@ -87,6 +87,9 @@ def background_error(spread, used, method, n_darks, level_bias=0.0):
         Darks behind each pixel's match (median ``N_SAMPLES`` of its proxies).
     level_bias : ndarray, shape (n,) or float
         Uncorrected level difference, ADU (0 with offsets).
+    noise_floor : float
+        Least credible single-pixel noise, ADU (read noise and rounding): a
+        spread of a few integer values can be 0, a pixel's noise cannot.
 
     Returns
     -------
@@ -95,12 +98,13 @@ def background_error(spread, used, method, n_darks, level_bias=0.0):
     """
     efficiency = np.pi / 2 if method == "median" else 1.0     # variance of a median / of a mean
     m = np.maximum(used, 1)
+    spread = np.maximum(spread, noise_floor)       # NaN stays NaN
     relative = efficiency / m + (np.pi / 2) * (1.0 + 1.0 / m) / np.maximum(n_darks, 1)
     return np.hypot(spread * np.sqrt(relative), level_bias)
 
 
 def background_frame(science, spectral_yx, proxy_yx, method="median", offsets=None,
-                     n_darks=None, level_bias=0.0):
+                     n_darks=None, level_bias=0.0, noise_floor=0.0):
     """Build the Background Frame of one science frame.
 
     Parameters
@@ -121,6 +125,9 @@ def background_frame(science, spectral_yx, proxy_yx, method="median", offsets=No
         Darks behind each match and the uncorrected level difference (ADU),
         for the uncertainty (see :func:`background_error`); without
         ``n_darks`` only the combination's part is counted.
+    noise_floor : float
+        Least single-pixel noise in ADU for the uncertainty (see
+        :func:`background_error`), e.g. ``sqrt((read_noise / gain)**2 + 1/12)``.
 
     Returns
     -------
@@ -139,7 +146,7 @@ def background_frame(science, spectral_yx, proxy_yx, method="median", offsets=No
     else:
         value, spread, used = combine_proxies(values, method)
         error = background_error(spread, used, method, np.inf if n_darks is None else n_darks,
-                                 level_bias)
+                                 level_bias, noise_floor)
     background = np.full(science.shape, np.nan, np.float32)
     uncertainty = np.full(science.shape, np.nan, np.float32)
     background[spectral_yx[:, 0], spectral_yx[:, 1]] = value

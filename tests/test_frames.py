@@ -59,3 +59,11 @@ def test_background_error_is_the_standard_error_of_the_combination():
         expected = np.hypot(2.0 * np.sqrt(efficiency / k + np.pi / 2 * (1 + 1 / k) / 40), 0.3)
         rms_error = np.sqrt(np.mean(with_level[spectral[:, 0], spectral[:, 1]] ** 2))
         np.testing.assert_allclose(rms_error, expected, rtol=0.1)
+
+
+def test_background_error_never_below_one_pixels_read_noise():
+    science = np.full((1, 5), 1000.0)                # four proxies that agree exactly
+    spectral = np.array([[0, 4]])
+    proxy = np.array([[[0, 0], [0, 1], [0, 2], [0, 3]]])
+    _, error = background_frame(science, spectral, proxy, "clipped_mean", noise_floor=2.0)
+    np.testing.assert_allclose(error[0, 4], 2.0 / np.sqrt(4))

@@ -76,11 +76,14 @@ def run(cfg, comm, overwrite=False):
             log.warning("%s: every pixel is missing", science_paths[i])
         return image
 
+    # A pixel is never quieter than its read noise plus rounding to integer ADU.
+    noise_floor = float(np.hypot(cfg.read_noise / cfg.gain, np.sqrt(1 / 12)))
+
     def compute(stack):
         out = {name: np.empty(stack.shape, np.float32) for name in ("background", "error", "final")}
         for k, science in enumerate(stack):
             out["background"][k], out["error"][k] = background_frame(
-                science, spectral, proxy, cfg.proxy_combine, offsets, n_darks, level_bias)
+                science, spectral, proxy, cfg.proxy_combine, offsets, n_darks, level_bias, noise_floor)
             out["final"][k] = final_frame(science, out["background"][k])
         return out
 
