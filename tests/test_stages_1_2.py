@@ -78,14 +78,23 @@ def test_one_and_two_ranks_give_identical_matches(tmp_path, k):
         np.testing.assert_array_equal(tables[0][name], tables[1][name], err_msg=name)
 
 
-def test_stage2_same_frames_on_two_ranks(tmp_path):
+@pytest.mark.parametrize("settings", [{}, {"proxy_count": 4, "proxy_offset": True,
+                                           "proxy_combine": "clipped_mean"}])
+def test_stage2_same_frames_on_two_ranks(tmp_path, settings):
     data = make_twin_dataset(tmp_path, n_science=5)
-    layout = run_stage1(data)
+    layout = run_stage1(data, **settings)
+
+    def outputs():
+        final = sorted((layout.root / "final_no_infill").glob("*.fits"))
+        error = [fits.getdata(layout.root / "background" / p.name, "BKG_ERR")
+                 for p in final] if settings else []
+        return [fits.getdata(p) for p in final] + error
+
     run_script("2_Frames.py", "--config", data["config"])
-    one = [fits.getdata(p) for p in sorted((layout.root / "final_no_infill").glob("*.fits"))]
+    one = outputs()
     run_script("2_Frames.py", "--config", data["config"], "--overwrite", ranks=2)
-    two = [fits.getdata(p) for p in sorted((layout.root / "final_no_infill").glob("*.fits"))]
-    assert len(one) == 5
+    two = outputs()
+    assert len(one) == (10 if settings else 5)
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a, b)
 
