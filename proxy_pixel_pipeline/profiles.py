@@ -598,9 +598,8 @@ def _fit_median_bin(d, merge_separation, min_amp_snr, f_test_pvalue, max_nfev):
         return double, FitFlag.GOOD
     if single.converged:
         return single, FitFlag.SINGLE
-    if double is not None:
-        # The single Gaussian did not converge but a double fit did: keep it.
-        return double, FitFlag.GOOD
+    # Neither a converged single nor a double that passes the checks above
+    # (which skip only the F-test when the single did not converge).
     return None, FitFlag.FAILED
 
 
@@ -648,6 +647,9 @@ def fit_median_profiles(profiles, rows=None, *, edges=None, sigma=None, merge_se
     3. both amplitudes significant: ``amp / amp_err >= min_amp_snr``;
     4. the 3 extra parameters improve chi2 significantly: F-test
        ``P(F(3, n-7) > F) <= f_test_pvalue``.
+
+    If the single Gaussian does not converge, a double that passes 1-3 is
+    used (GOOD); otherwise the bin is FAILED.
 
     Parameters
     ----------
