@@ -208,6 +208,9 @@ def _check_paths(source, values):
     if out.exists() and not out.is_dir():
         raise PipelineError(f"{source}: key 'output_dir' is an existing file: {out}")
     for key in ("dark_frames", "science_frames"):
+        if Path(values[key]).is_dir():
+            raise PipelineError(f"{source}: key '{key}' is a folder ({values[key]}); give a glob "
+                                f"of its files, e.g. {Path(values[key]) / '*.fits'}")
         folder = _fixed_prefix(values[key])
         if out == folder or folder in out.parents:
             raise PipelineError(f"{source}: key 'output_dir' ({out}) is inside the '{key}' "

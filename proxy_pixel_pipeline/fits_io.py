@@ -14,6 +14,7 @@ written to a temporary name in the target folder and renamed when complete (see
 from __future__ import annotations
 
 import uuid
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -59,18 +60,24 @@ def read_image(path, missing_value=None, dtype=np.float32) -> np.ndarray:
     ndarray, 2D
     """
     path = Path(path)
-    try:
-        with fits.open(path, memmap=False) as hdul:
-            hdu = next((h for h in hdul if h.is_image and h.data is not None), None)
-            if hdu is None:
-                raise PipelineError(f"{path}: no image data in any HDU")
-            data = hdu.data
-    except PipelineError:
-        raise
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: file not found") from None
-    except Exception as exc:  # astropy raises many types for corrupt files
-        raise PipelineError(f"{path}: cannot read FITS ({_one_line(exc)})") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")      # astropy warns before it fails on a cut file
+        try:
+            with fits.open(path, memmap=False) as hdul:
+                hdu = next((h for h in hdul if h.is_image and h.data is not None), None)
+                if hdu is None:
+                    raise PipelineError(f"{path}: no image data in any HDU")
+                data = hdu.data
+        except PipelineError:
+            raise
+        except FileNotFoundError:
+            raise PipelineError(f"{path}: file not found") from None
+        except Exception as exc:  # astropy raises many types for corrupt files
+            cut = any("truncated" in str(w.message) for w in caught)
+            raise PipelineError(f"{path}: cannot read FITS{' (file is truncated)' if cut else ''}"
+                                f" ({_one_line(exc)})") from None
+    for w in caught:             # warnings of a file that was read after all: pass them on
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if data.ndim == 3:
         raise PipelineError(f"{path}: is a 3D cube {data.shape}; give one 2D frame per file")
     if data.ndim != 2:
@@ -78,7 +85,19 @@ def read_image(path, missing_value=None, dtype=np.float32) -> np.ndarray:
     image = data.astype(dtype)
     if missing_value is not None:
         image[data == missing_value] = np.nan
+    elif data.dtype.kind in "iu" and path.parent not in _WARNED_NEGATIVE and (data < 0).any():
+        # Raw CCD counts sit above a positive bias: negatives in integer frames are
+        # almost surely a missing-pixel sentinel the config does not name.
+        _WARNED_NEGATIVE.add(path.parent)
+        from .logs import get_logger
+
+        get_logger().warning("%s: integer frame with %d negative values (e.g. %d) but no "
+                             "missing_value in the config; if they mark lost pixels, set "
+                             "missing_value", path, int((data < 0).sum()), int(data.min()))
     return image
+
+
+_WARNED_NEGATIVE: set = set()     # folders already warned about (one warning per folder)
 
 
 def read_stack(paths, missing_value=None, shape=None, dtype=np.float32) -> np.ndarray:

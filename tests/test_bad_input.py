@@ -15,7 +15,7 @@ def truncate_a_dark(data):
     path = data["folder"] / "darks" / "dark_005.fits"
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 2])
-    return "dark_005.fits"
+    return "dark_005.fits: cannot read FITS (file is truncated)"
 
 
 def not_fits(data):
@@ -132,6 +132,18 @@ def test_sentinel_marks_missing_pixels_in_integer_data(tmp_path):
     b = fits.getdata(tmp_path / "int" / "output" / "proxy_matches.fits", "MATCHES")
     np.testing.assert_array_equal(a["PROXY_Y"], b["PROXY_Y"])
     np.testing.assert_array_equal(a["N_SAMPLES"], b["N_SAMPLES"])
+
+
+def test_negative_sentinel_without_missing_value_is_warned(tmp_path):
+    data = make_twin_dataset(tmp_path)
+    for path in sorted((data["folder"] / "darks").glob("*.fits")):
+        image = fits.getdata(path)
+        # Counts above a bias, as a CCD gives them; lost pixels marked -1.
+        counts = np.round(image - np.nanmin(image) + 1000)
+        write_image(path, np.where(np.isnan(image), -1, counts).astype(np.int32))
+    proc = run_script("1_Proxy_Matches.py", "--config", data["config"])
+    warned = [line for line in proc.stderr.splitlines() if "set missing_value" in line]
+    assert len(warned) == 1 and "negative values (e.g. -1)" in warned[0]
 
 
 def test_existing_output_needs_overwrite(tmp_path):

@@ -74,3 +74,9 @@ def test_digest_survives_moving_the_run_folder(tmp_path):
     b = load_config(write_config(tmp_path / "there"))
     assert a.output_dir != b.output_dir
     assert a.digest(5) == b.digest(5)
+
+
+def test_a_folder_instead_of_a_glob_is_named(tmp_path):
+    (tmp_path / "darks").mkdir()
+    with pytest.raises(PipelineError, match=r"key 'dark_frames' is a folder .*darks/\*\.fits"):
+        load_config(write_config(tmp_path, dark_frames="darks"))

@@ -64,6 +64,7 @@ def test_stage2_refuses_matches_from_another_config(twin_dataset):
     config = write_config(twin_dataset["folder"], proxy_method="lsq")
     proc = run_script("2_Frames.py", "--config", config, check=False)
     assert proc.returncode != 0 and "1_Proxy_Matches.py" in proc.stderr
+    assert "proxy_method: median in the file, lsq in config.yaml" in proc.stderr
 
 
 @pytest.mark.parametrize("k", [1, 4])

@@ -116,6 +116,7 @@ def test_stage4_refuses_stale_median_fits(tiny_run):
     other.write_text(text)
     proc = run_script("4_Final_Fits.py", "--config", other, check=False)
     assert proc.returncode != 0 and "3_Median_Fits.py" in proc.stderr
+    assert "bin_width: 25 in the file, 7 in other.yaml" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
@@ -130,7 +131,7 @@ def test_stale_inputs_are_refused_after_an_earlier_stage_reruns(tiny_run, tmp_pa
     for script, culprit in (("4_Final_Fits.py", "2_Frames.py"), ("5_Infill.py", "2_Frames.py")):
         proc = run_script(script, "--config", copy / "config.yaml", "--overwrite", check=False)
         assert proc.returncode != 0, proc.stderr
-        assert "made from an older proxy_matches.fits" in proc.stderr and culprit in proc.stderr
+        assert "made from an older output/proxy_matches.fits" in proc.stderr and culprit in proc.stderr
     run_script("2_Frames.py", "--config", copy / "config.yaml", "--overwrite")
     run_script("4_Final_Fits.py", "--config", copy / "config.yaml", "--overwrite")
     proc = run_script("5_Infill.py", "--config", copy / "config.yaml", "--overwrite", check=False)

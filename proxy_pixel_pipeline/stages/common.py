@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from ..config import STAGE_KEYS
 from ..errors import PipelineError
 from ..fits_io import parent_runs, run_id
 from ..logs import get_logger
@@ -44,16 +45,43 @@ def check_previous(path, config, stage, rerun, made_from=()):
     if not path.is_file():
         raise PipelineError(f"{path}: missing; run {rerun} first")
     with fits.open(path) as hdul:
-        made = hdul[0].header.get("CFGHASH")
+        header = hdul[0].header
+    made = header.get("CFGHASH")
     if made != config.digest(stage):
-        raise PipelineError(
-            f"{path}: made with a different configuration (CFGHASH {made} != "
-            f"{config.digest(stage)}); rerun {rerun}")
+        changed = _changed_settings(header, config, stage)
+        what = (", ".join(changed) if changed
+                else f"CFGHASH {made} != {config.digest(stage)}")
+        raise PipelineError(f"{path}: made with a different configuration ({what}); "
+                            f"rerun {rerun}")
     parents = parent_runs(path)
     for source in made_from:
         if run_id(source) not in parents:
-            raise PipelineError(f"{path}: made from an older {Path(source).name} "
+            source = Path(source)
+            raise PipelineError(f"{path}: made from an older {source.parent.name}/{source.name} "
                                 f"(rerun since); rerun {rerun}")
+
+
+_PATH_KEYS = ("dark_frames", "science_frames", "spectral_mask", "output_dir")
+
+
+def _changed_settings(header, config, stage):
+    """'key: <file's value> in the file, <config's> in <config file>' for each setting
+    behind ``stage``'s digest that visibly differs (paths compare by name)."""
+    keys = sorted({k for s in range(1, stage + 1) for k in STAGE_KEYS[s]})
+    out = []
+    for key, now in config.values(keys).items():
+        card = f"HIERARCH PPP {key.upper()}"
+        if card not in header:
+            continue
+        then = header[card]
+        then = None if then == "null" else then
+        if key in _PATH_KEYS:
+            now = Path(now).name
+        same = (then == now if isinstance(now, (bool, str)) or now is None or then is None
+                or isinstance(then, (bool, str)) else float(then) == float(now))
+        if not same:
+            out.append(f"{key}: {then} in the file, {now} in {Path(config.source).name}")
+    return out
 
 
 def map_frames(comm, n_frames, read, compute, write, group=None):
