@@ -63,6 +63,9 @@ def main(argv=None) -> int:
     print(f"  spectral mask: {out / 'spectral_mask.fits'}")
     print(f"  ground truth:  {out / 'truth'}")
     print(f"  config:        {out / 'config.yaml'}  (give this to the pipeline)")
+    if args.overwrite and (out / "output").is_dir():
+        print(f"note: {out / 'output'} holds pipeline products of the earlier data; run every "
+              f"stage again from 1_Proxy_Matches.py with --overwrite")
     return 0
 
 

@@ -26,7 +26,20 @@ set -euo pipefail
 
 CONFIG=${1:-config.yaml}
 STAGES=${STAGES:-"1_Proxy_Matches 2_Frames 3_Median_Fits 4_Final_Fits 5_Infill"}
-PIPELINE_DIR=${PIPELINE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+# sbatch runs a copy of this script from its spool folder, so "$0" does not locate
+# the pipeline there: use the folder sbatch was called from (the repository, as in
+# the usage line above), else this script's own folder, or set PIPELINE_DIR.
+if [[ -z "${PIPELINE_DIR:-}" ]]; then
+    if [[ -n "${SLURM_SUBMIT_DIR:-}" && -f "$SLURM_SUBMIT_DIR/1_Proxy_Matches.py" ]]; then
+        PIPELINE_DIR=$SLURM_SUBMIT_DIR
+    else
+        PIPELINE_DIR=$(cd "$(dirname "$0")/.." && pwd)
+    fi
+fi
+if [[ ! -f "$PIPELINE_DIR/1_Proxy_Matches.py" ]]; then
+    echo "error: no 1_Proxy_Matches.py in $PIPELINE_DIR; set PIPELINE_DIR to the pipeline's folder" >&2
+    exit 1
+fi
 PYTHON=${PYTHON:-python}
 LAUNCH=${LAUNCH:-srun}           # or: LAUNCH="mpiexec -n $SLURM_NTASKS"
 

@@ -802,8 +802,8 @@ def _prepare_out_dir(out: Path, overwrite: bool) -> None:
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise FileExistsError(
-                f"{out}: folder exists and is not empty; "
-                "use overwrite=True (--overwrite) to replace it")
+                f"{out}: folder exists and is not empty; pass --overwrite "
+                "(overwrite=True from Python) to replace the simulator's files in it")
         for pattern in _OWN_PATTERNS:
             for path in out.glob(pattern):
                 if path.is_file():

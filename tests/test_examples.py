@@ -24,7 +24,7 @@ def test_slurm_script_runs_the_readme_stages_in_order():
     assert default.split() == readme_stages
     assert readme_stages == [p.stem for p in sorted(ROOT.glob("[1-5]_*.py"))]
     # Both pass the config the same way.
-    assert '--config "$CONFIG"' in SLURM.read_text() and "--config data/demo/config.yaml" in by_hand
+    assert '--config "$CONFIG"' in SLURM.read_text() and "--config data/mine/config.yaml" in by_hand
 
 
 def test_slurm_script_runs_with_a_fake_launcher(tmp_path):
@@ -36,3 +36,16 @@ def test_slurm_script_runs_with_a_fake_launcher(tmp_path):
     assert [stages_in(c)[0] for c in calls[:5]] == [p.stem for p in sorted(ROOT.glob("[1-5]_*.py"))]
     assert all("--config my.yaml" in c for c in calls[:5])
     assert "make_figures.py" in calls[-1]
+
+
+def test_slurm_script_finds_the_pipeline_from_the_spool_copy(tmp_path):
+    """sbatch runs a copy from its spool folder: the pipeline is found via SLURM_SUBMIT_DIR."""
+    spool = tmp_path / "spool" / "slurm_script"
+    spool.parent.mkdir()
+    spool.write_text(SLURM.read_text())
+    env = {"PATH": "/usr/bin:/bin", "LAUNCH": "echo", "PYTHON": "echo"}
+    out = subprocess.run(["bash", str(spool), "my.yaml"], env=env | {"SLURM_SUBMIT_DIR": str(ROOT)},
+                         capture_output=True, text=True, check=True).stdout
+    assert f"{ROOT}/1_Proxy_Matches.py" in out
+    lost = subprocess.run(["bash", str(spool), "my.yaml"], env=env, capture_output=True, text=True)
+    assert lost.returncode != 0 and "set PIPELINE_DIR" in lost.stderr
