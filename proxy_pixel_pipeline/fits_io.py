@@ -141,6 +141,19 @@ def observation_header(path):
     return header
 
 
+def header_values(paths, key):
+    """A numeric keyword of each file's image header (NaN where absent or not a number)."""
+    out = np.full(len(paths), np.nan)
+    for i, path in enumerate(paths):
+        with fits.open(path) as hdul:
+            src = next((h.header for h in hdul if h.is_image and h.data is not None),
+                       hdul[0].header)
+            value = src.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[i] = value
+    return out
+
+
 def read_table(path, extname):
     """Read a FITS binary table extension as an astropy Table."""
     from astropy.table import Table

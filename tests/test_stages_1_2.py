@@ -157,3 +157,14 @@ def test_stage2_offsets_remove_the_proxies_level_difference(tiny_k16):
     assert len(plain) == len(offset)
     assert abs(np.mean(offset)) < abs(np.mean(plain))
     assert np.sqrt(np.mean(offset**2)) < np.sqrt(np.mean(plain**2))
+
+
+def test_stage2_warns_when_science_frames_are_beyond_the_darks_temperatures(tmp_path):
+    from proxy_pixel_pipeline.simulate import simulate
+
+    for above, warned in ((None, False), (2.0, True)):
+        folder = simulate(tmp_path / str(above), preset="tiny", seed=3, science_above_darks=above)
+        config = folder / "config.yaml"
+        run_script("1_Proxy_Matches.py", "--config", config)
+        proc = run_script("2_Frames.py", "--config", config)
+        assert ("outside the darks' CCD temperatures" in proc.stderr) == warned, proc.stderr

@@ -16,7 +16,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..errors import PipelineError
-from ..fits_io import observation_header, read_image, read_mask, write_fits
+from ..fits_io import header_values, observation_header, read_image, read_mask, write_fits
 from ..frames import background_frame, final_frame
 from ..layout import Layout
 from ..logs import get_logger
@@ -58,6 +58,7 @@ def run(cfg, comm, overwrite=False):
         shape = read_mask(cfg.spectral_mask).shape
         log.info("%d science frames, %d spectral pixels, %d proxies each",
                  len(science_paths), len(spectral), proxy.shape[1])
+        _warn_if_beyond_dark_temperatures(layout.matches, science_paths, log)
     science_paths = comm.bcast(science_paths)
     spectral = bcast_array(comm, spectral)
     proxy = bcast_array(comm, proxy)
@@ -106,4 +107,25 @@ def run(cfg, comm, overwrite=False):
     map_frames(comm, len(science_paths), read, compute, write)
     if comm.rank == 0:
         log.info("wrote %d background and final frames under %s", len(science_paths), layout.root)
+
+
+#: Science frames this far (degC) beyond the darks' CCD temperatures get a warning.
+TEMPERATURE_MARGIN = 0.5
+
+
+def _warn_if_beyond_dark_temperatures(matches, science_paths, log):
+    """Warn when science frames are warmer or colder than every dark (CCDTEMP headers)."""
+    header = fits.getheader(matches)
+    if "DTEMPMIN" not in header:
+        return
+    low, high = header["DTEMPMIN"], header["DTEMPMAX"]
+    temps = header_values(science_paths, "CCDTEMP")
+    beyond = np.fmax(temps - high, low - temps)          # NaN where a frame has no CCDTEMP
+    outside = beyond > TEMPERATURE_MARGIN
+    if outside.any():
+        log.warning("%d of %d science frames lie up to %.1f degC outside the darks' CCD "
+                    "temperatures (%.1f to %.1f degC): their background extrapolates each "
+                    "pixel's temperature law and is less accurate (docs/proxy_count.md); "
+                    "darks spanning the science temperatures avoid this",
+                    int(outside.sum()), len(temps), float(np.nanmax(beyond)), low, high)
 

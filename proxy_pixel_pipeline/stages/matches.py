@@ -18,7 +18,7 @@ from astropy.table import Table
 from .. import __version__
 from ..checkpoint import BlockStore, run_key
 from ..errors import PipelineError
-from ..fits_io import read_mask, read_stack, write_fits
+from ..fits_io import header_values, read_mask, read_stack, write_fits
 from ..layout import Layout
 from ..logs import Progress, get_logger
 from ..matching import CandidateSet, MatchResult, estimate_work, kernel_threads, match_block
@@ -232,6 +232,10 @@ def _write(cfg, layout, prep, result):
     hdr["NCONST"] = (counts["constant"], "spectral pixels excluded: constant")
     hdr["NNOPROXY"] = (int(np.count_nonzero(flags & FLAG_NO_PROXY)), "spectral pixels: no candidate")
     hdr["PROXYK"] = (k, "proxies per spectral pixel")
+    temps = header_values(prep["dark_paths"], "CCDTEMP")
+    if np.isfinite(temps).any():     # lets stage 2 warn about science frames beyond them
+        hdr["DTEMPMIN"] = (float(np.nanmin(temps)), "[degC] coldest dark's CCDTEMP")
+        hdr["DTEMPMAX"] = (float(np.nanmax(temps)), "[degC] warmest dark's CCDTEMP")
     table_hdu = fits.BinTableHDU(table, name="MATCHES")
     table_hdu.header["FLAGDOC"] = "1 hot, 2 few valid darks, 4 constant, 8 no proxy"
     flags_hdu = fits.ImageHDU(prep["quality"].flags, name="PIXFLAGS")
