@@ -128,7 +128,8 @@ def make_figures(config, frame_index=None, out_dir=None) -> list[Path]:
     -------
     list of Path
         The files written, in the order of :data:`FIGURE_NAMES` (figures
-        whose inputs are missing are skipped with a warning in the log).
+        whose inputs are missing or do not fit the config are skipped with a
+        warning in the log).
 
     Raises
     ------
@@ -166,7 +167,11 @@ def make_figures(config, frame_index=None, out_dir=None) -> list[Path]:
                         func.__name__, path, script)
             continue
         kwargs = {"frame_index": frame_index} if per_frame else {}
-        path = func(cfg, out_dir=out_dir, **kwargs)
+        try:
+            path = func(cfg, out_dir=out_dir, **kwargs)
+        except PipelineError as exc:       # e.g. an output older than the config: go on
+            log.warning("figure %s skipped: %s", func.__name__, exc)
+            continue
         log.info("wrote %s", path)
         written.append(path)
     return written
@@ -322,9 +327,11 @@ def plot_proxy_match(config, out_dir=None, row=None) -> Path:
             label=f"proxy pixel (row {py}, column {px})")
     ax.set_xlabel("dark frame index")
     ax.set_ylabel("dark value [ADU]")
+    unit = "ADU$^2$" if cfg.proxy_method == "lsq" else "ADU"
+    best = f", the best of its {proxy.shape[1]} proxies" if proxy.shape[1] > 1 else ""
     ax.set_title(f"Proxy pixel match over the {len(dark_paths)} dark frames "
-                 f"(method {cfg.proxy_method}; typical match: median score "
-                 f"{cell('SCORE'):.3g} of {len(matched)} matched pixels)")
+                 f"(method {cfg.proxy_method}{best}; typical match: median score "
+                 f"{cell('SCORE'):.3g} {unit} of {len(matched)} matched pixels)")
     ax.legend(fontsize=9)
     ax.grid(alpha=0.3)
 
@@ -679,7 +686,7 @@ def plot_final_infill(config, frame_index=None, out_dir=None) -> Path:
     target = cosmic if cosmic.any() else was_empty if was_empty.any() else infilled
     what = "largest cosmic ray" if cosmic.any() else "largest infilled patch"
     if target.any():
-        labels, n = ndimage.label(target)
+        labels, n = ndimage.label(target, structure=np.ones((3, 3)))   # diagonal tracks too
         sizes = ndimage.sum_labels(target, labels, index=np.arange(1, n + 1))
         ys, xs = np.nonzero(labels == 1 + int(np.argmax(sizes)))
         xc = int(np.median(xs))

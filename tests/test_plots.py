@@ -90,6 +90,27 @@ def test_missing_stage5_is_skipped_with_a_message(tiny_run, tmp_path, caplog):
     assert "plot_final_infill skipped" in skipped[0] and "run 5_Infill.py first" in skipped[0]
 
 
+def test_outputs_that_no_longer_fit_the_config_are_skipped(tiny_run, tmp_path, caplog):
+    copy = tmp_path / "run"
+    shutil.copytree(tiny_run, copy, ignore=shutil.ignore_patterns("figures"))
+    config = copy / "config.yaml"
+    config.write_text(config.read_text() + "\nbin_width: 7\n")    # fits made with another
+    logger = logging.getLogger("proxy_pixel_pipeline")
+    attach = not logger.propagate
+    if attach:
+        logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="proxy_pixel_pipeline"):
+            written = make_figures(config, out_dir=tmp_path / "figs")
+    finally:
+        if attach:
+            logger.removeHandler(caplog.handler)
+    names = {p.name for p in written}
+    assert "spectral_vs_nonspectral.png" in names and "final_fits.gif" not in names
+    skipped = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert skipped and all("skipped" in m and "rerun" in m for m in skipped)
+
+
 def test_bad_frame_index_is_a_pipeline_error(tiny_run):
     with pytest.raises(PipelineError, match="frame index 99 out of range"):
         make_figures(tiny_run / "config.yaml", frame_index=99, out_dir=tiny_run / "unused")
