@@ -58,6 +58,7 @@ class Progress:
     def __init__(self, comm, total, label, interval=5.0):
         self.comm, self.total, self.label, self.interval = comm, int(total), label, interval
         self.start = self._last = time.monotonic()
+        self._first = None       # (time, units) when the first work was done
         self.done_local = 0
         self.done = np.zeros(comm.size, np.int64)
         self._requests = []
@@ -110,12 +111,20 @@ class Progress:
 
     def _report(self):
         now = time.monotonic()
+        done = int(self.done.sum())
+        if self._first is None and done > 0:
+            self._first = (now, done)
         if now - self._last < self.interval:
             return
         self._last = now
-        done = int(self.done.sum())
         frac = done / self.total if self.total else 1.0
         elapsed = now - self.start
-        eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
+        if self._first is not None and done > self._first[1]:
+            # The rate since the first finished work: start-up (reading, compiling
+            # kernels) must not inflate the estimate of what is left.
+            t0, d0 = self._first
+            eta = (self.total - done) * (now - t0) / (done - d0)
+        else:
+            eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
         self._log.info("%s: %5.1f%% (%d/%d), elapsed %.0f s, ETA %.0f s",
                        self.label, 100 * frac, done, self.total, elapsed, eta)
