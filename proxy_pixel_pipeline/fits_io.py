@@ -13,6 +13,8 @@ written to a temporary name in the target folder and renamed when complete (see
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import uuid
 import warnings
 from datetime import datetime, timezone
@@ -225,10 +227,15 @@ def _stamp(hdr, stage, config, inputs):
     hdr["RUNID"] = (RUN_ID, "this run of the stage")
     for i, name in enumerate(inputs):
         hdr[f"INPUT{i + 1}" if len(inputs) > 1 else "INPUT"] = Path(name).name
-    # Lineage: the runs that made the pipeline products among the inputs.
-    parents = sorted({run for run in map(run_id, inputs) if run})
+    # Lineage: the runs that made the pipeline products among the inputs, and
+    # the bytes of the other (raw) inputs.
+    runs = [run_id(p) for p in inputs]
+    parents = sorted({run for run in runs if run})
     for i, run in enumerate(parents):
         hdr[f"PARENT{i + 1}"] = (run, "RUNID of an input made by an earlier stage")
+    raw = [p for p, run in zip(inputs, runs) if not run]
+    if raw:
+        hdr["INPUTSUM"] = (inputs_digest(raw), "digest of the raw input files' bytes")
     hdr.add_history(f"Proxy Pixel Pipeline {__version__} stage {stage}: {STAGE_NAMES[stage]}")
 
 
@@ -238,6 +245,33 @@ def run_id(path):
         return fits.getheader(path).get("RUNID")
     except Exception:  # not FITS, unreadable: not a pipeline product
         return None
+
+
+def inputs_digest(paths) -> str:
+    """Short digest of the names and bytes of files (raw inputs, in order).
+
+    Lets a later stage tell that a dark frame or mask was replaced after a
+    product was made from it, whatever the files' dates.
+    """
+    return _digest(tuple((str(Path(p)), *_stat(p)) for p in paths))
+
+
+def _stat(path):
+    st = Path(path).stat()
+    return st.st_size, st.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=8)
+def _digest(files) -> str:
+    # Keyed on (path, size, mtime): a stage that stamps several outputs with
+    # the same inputs reads them once.
+    h = hashlib.sha256()
+    for path, *_ in files:
+        h.update(Path(path).name.encode() + b"\0")
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                h.update(chunk)
+    return h.hexdigest()[:16]
 
 
 def parent_runs(path) -> set:

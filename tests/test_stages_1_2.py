@@ -67,6 +67,18 @@ def test_stage2_refuses_matches_from_another_config(twin_dataset):
     assert "proxy_method: median in the file, lsq in config.yaml" in proc.stderr
 
 
+def test_stage2_refuses_matches_made_from_darks_replaced_since(twin_dataset):
+    layout = run_stage1(twin_dataset)
+    dark = twin_dataset["folder"] / "darks" / "dark_003.fits"
+    original = dark.read_bytes()
+    dark.write_bytes((twin_dataset["folder"] / "darks" / "dark_004.fits").read_bytes())
+    proc = run_script("2_Frames.py", "--config", twin_dataset["config"], check=False)
+    assert proc.returncode != 0 and "replaced since" in proc.stderr
+    assert "1_Proxy_Matches.py" in proc.stderr and not (layout.root / "background").exists()
+    dark.write_bytes(original)       # same bytes again (a new file date does not matter)
+    run_script("2_Frames.py", "--config", twin_dataset["config"])
+
+
 @pytest.mark.parametrize("k", [1, 4])
 def test_one_and_two_ranks_give_identical_matches(tmp_path, k):
     data = make_twin_dataset(tmp_path, shape=(24, 48))

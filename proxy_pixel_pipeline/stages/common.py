@@ -9,11 +9,11 @@ from astropy.io import fits
 
 from ..config import STAGE_KEYS
 from ..errors import PipelineError
-from ..fits_io import parent_runs, run_id
+from ..fits_io import inputs_digest, parent_runs, run_id
 from ..logs import get_logger
 from ..parallel import gather_rows, partition, scatter_rows
 
-__all__ = ["check_previous", "refuse_overwrite", "map_frames"]
+__all__ = ["check_previous", "refuse_overwrite", "map_frames", "match_inputs"]
 
 
 def refuse_overwrite(outputs, overwrite):
@@ -24,7 +24,12 @@ def refuse_overwrite(outputs, overwrite):
             raise PipelineError(f"{existing}: exists; pass --overwrite to replace this stage's outputs")
 
 
-def check_previous(path, config, stage, rerun, made_from=()):
+def match_inputs(cfg):
+    """The raw files a match table is made from, in a fixed order: darks, then the mask."""
+    return [*cfg.dark_paths(), Path(cfg.spectral_mask)]
+
+
+def check_previous(path, config, stage, rerun, made_from=(), raw_inputs=None):
     """Check that ``path`` exists, was made with the same relevant config, and from
     the current versions of ``made_from`` (outputs of earlier stages).
 
@@ -40,6 +45,10 @@ def check_previous(path, config, stage, rerun, made_from=()):
     made_from : sequence of Path
         Earlier products ``path`` must descend from: a product rewritten since
         (a rerun of its stage) makes ``path`` stale.
+    raw_inputs : sequence of Path, optional
+        The raw files (frames, mask) ``path`` was made from, in the order its
+        stage read them: their bytes must still be those recorded
+        (``INPUTSUM``), else ``path`` is stale.
     """
     path = Path(path)
     if not path.is_file():
@@ -53,6 +62,9 @@ def check_previous(path, config, stage, rerun, made_from=()):
                 else f"CFGHASH {made} != {config.digest(stage)}")
         raise PipelineError(f"{path}: made with a different configuration ({what}); "
                             f"rerun {rerun}")
+    if raw_inputs is not None and header.get("INPUTSUM") not in (None, inputs_digest(raw_inputs)):
+        raise PipelineError(f"{path}: made from other input files than the config names now "
+                            f"(frames or mask replaced since); rerun {rerun}")
     parents = parent_runs(path)
     for source in made_from:
         if run_id(source) not in parents:

@@ -22,7 +22,7 @@ from ..layout import Layout
 from ..logs import get_logger
 from ..parallel import bcast_array
 from ..products import read_matches
-from .common import check_previous, map_frames, refuse_overwrite
+from .common import check_previous, map_frames, match_inputs, refuse_overwrite
 
 __all__ = ["run"]
 
@@ -41,7 +41,7 @@ def run(cfg, comm, overwrite=False):
     layout = Layout(cfg.output_dir)
     science_paths = spectral = proxy = shape = offsets = n_darks = level_bias = None
     if comm.rank == 0:
-        check_previous(layout.matches, cfg, 1, "1_Proxy_Matches.py")
+        check_previous(layout.matches, cfg, 1, "1_Proxy_Matches.py", raw_inputs=match_inputs(cfg))
         science_paths = cfg.science_paths()
         refuse_overwrite([f(p) for p in science_paths
                           for f in (layout.background, layout.final_no_infill)], overwrite)
