@@ -29,7 +29,7 @@ import yaml
 
 from .errors import PipelineError
 
-__all__ = ["Config", "load_config", "STAGE_KEYS"]
+__all__ = ["Config", "load_config", "STAGE_KEYS", "PATH_KEYS"]
 
 _REQUIRED = ("dark_frames", "science_frames", "spectral_mask", "output_dir", "proxy_method")
 
@@ -111,10 +111,10 @@ class Config:
 STAGE_KEYS = {
     1: ("dark_frames", "spectral_mask", "proxy_method", "median_mode", "median_candidates",
         "prefilter_count", "proxy_count", "hot_pixel_sigma", "min_valid_samples", "missing_value"),
-    2: ("science_frames", "proxy_combine", "proxy_offset"),
+    2: ("science_frames", "proxy_combine", "proxy_offset", "gain", "read_noise"),   # BKG_ERR floor
     3: ("bin_width",),
     4: (),
-    5: ("fill_negative", "negative_sigma", "gain", "read_noise", "lacosmic_contrast", "lacosmic_cr_threshold",
+    5: ("fill_negative", "negative_sigma", "lacosmic_contrast", "lacosmic_cr_threshold",
         "lacosmic_neighbor_threshold", "lacosmic_maxiter"),
 }
 
@@ -142,7 +142,8 @@ _RANGES = {
     "lacosmic_neighbor_threshold": (0.0, None),
     "lacosmic_maxiter": (1, None),
 }
-_PATH_KEYS = ("dark_frames", "science_frames", "spectral_mask", "output_dir")
+#: Keys holding paths (relative to the config file; recorded by name in headers).
+PATH_KEYS = ("dark_frames", "science_frames", "spectral_mask", "output_dir")
 
 
 def load_config(path, **overrides) -> Config:
@@ -195,8 +196,8 @@ def config_from_dict(raw: dict, base=".", source="<dict>") -> Config:
     for key, value in raw.items():
         values[key] = _check(source, key, value, fields[key])
     base = Path(base)
-    written = {key: values[key] for key in _PATH_KEYS}
-    for key in _PATH_KEYS:
+    written = {key: values[key] for key in PATH_KEYS}
+    for key in PATH_KEYS:
         values[key] = os.path.normpath(base / Path(values[key]).expanduser())
     _check_paths(source, values)
     return Config(**values, source=source, as_written=written)

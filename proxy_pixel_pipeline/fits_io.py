@@ -25,6 +25,7 @@ from astropy.io import fits
 
 from . import __version__
 from .atomic import atomic_path
+from .config import PATH_KEYS
 from .errors import PipelineError
 
 __all__ = ["read_image", "read_stack", "read_mask", "write_fits", "read_table", "observation_header", "run_id",
@@ -62,24 +63,19 @@ def read_image(path, missing_value=None, dtype=np.float32) -> np.ndarray:
     ndarray, 2D
     """
     path = Path(path)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")      # astropy warns before it fails on a cut file
-        try:
-            with fits.open(path, memmap=False) as hdul:
-                hdu = next((h for h in hdul if h.is_image and h.data is not None), None)
-                if hdu is None:
-                    raise PipelineError(f"{path}: no image data in any HDU")
-                data = hdu.data
-        except PipelineError:
-            raise
-        except FileNotFoundError:
-            raise PipelineError(f"{path}: file not found") from None
-        except Exception as exc:  # astropy raises many types for corrupt files
-            cut = any("truncated" in str(w.message) for w in caught)
-            raise PipelineError(f"{path}: cannot read FITS{' (file is truncated)' if cut else ''}"
-                                f" ({_one_line(exc)})") from None
-    for w in caught:             # warnings of a file that was read after all: pass them on
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            hdu = next((h for h in hdul if h.is_image and h.data is not None), None)
+            if hdu is None:
+                raise PipelineError(f"{path}: no image data in any HDU")
+            data = hdu.data
+    except PipelineError:
+        raise
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: file not found") from None
+    except Exception as exc:  # astropy raises many types for corrupt files
+        cut = " (file is truncated)" if _is_truncated(path) else ""
+        raise PipelineError(f"{path}: cannot read FITS{cut} ({_one_line(exc)})") from None
     if data.ndim == 3:
         raise PipelineError(f"{path}: is a 3D cube {data.shape}; give one 2D frame per file")
     if data.ndim != 2:
@@ -135,7 +131,7 @@ def observation_header(path):
     """The observation keywords of a science frame that its products carry along."""
     keep = ("DATE-OBS", "EXPTIME", "CCDTEMP", "OBJECT", "IMAGETYP", "MJD-OBS")
     with fits.open(path) as hdul:
-        src = next((h.header for h in hdul if h.is_image and h.data is not None), hdul[0].header)
+        src = _image_header(hdul)
         header = fits.Header()
         for key in keep:
             if key in src:
@@ -144,16 +140,38 @@ def observation_header(path):
 
 
 def header_values(paths, key):
-    """A numeric keyword of each file's image header (NaN where absent or not a number)."""
+    """A numeric keyword of each file's image header (NaN where absent, not a number or
+    unreadable: the values only inform warnings)."""
     out = np.full(len(paths), np.nan)
     for i, path in enumerate(paths):
-        with fits.open(path) as hdul:
-            src = next((h.header for h in hdul if h.is_image and h.data is not None),
-                       hdul[0].header)
-            value = src.get(key)
+        try:
+            with fits.open(path) as hdul:
+                value = _image_header(hdul).get(key)
+        except Exception:   # an unreadable file fails, with its name, where its data are read
+            continue
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out[i] = value
     return out
+
+
+def _image_header(hdul):
+    """Header of the first HDU with an image (primary, else an extension), without
+    reading any data."""
+    return next((h.header for h in hdul if h.is_image and h.header.get("NAXIS", 0) > 0),
+                hdul[0].header)
+
+
+def _is_truncated(path) -> bool:
+    """Whether astropy, reading ``path`` again, warns that it was cut short."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with fits.open(path, memmap=False) as hdul:
+                for hdu in hdul:
+                    hdu.data
+        except Exception:
+            pass
+    return any("truncated" in str(w.message) for w in caught)
 
 
 def read_table(path, extname):
@@ -169,8 +187,8 @@ def read_table(path, extname):
         raise PipelineError(f"{path}: cannot read table '{extname}' ({_one_line(exc)})") from None
 
 
-def write_fits(path, data=None, *, stage, config, inputs=(), header=None, extensions=(),
-               bunit=None, overwrite=True) -> Path:
+def write_fits(path, data=None, *, stage, config, inputs=(), raw_inputs=(), header=None,
+               extensions=(), bunit=None, overwrite=True) -> Path:
     """Write a FITS file atomically with provenance in the primary header.
 
     Parameters
@@ -185,7 +203,10 @@ def write_fits(path, data=None, *, stage, config, inputs=(), header=None, extens
         Its settings are recorded (``HIERARCH PPP <KEY>``) with the digest
         ``CFGHASH`` of those relevant up to ``stage``.
     inputs : sequence of path
-        Input files, recorded by name.
+        Input files, recorded by name (and by RUNID for pipeline products).
+    raw_inputs : sequence of path
+        Raw input files (frames, mask) whose bytes a later stage checks:
+        their digest is recorded as ``INPUTSUM``.
     header : fits.Header, optional
         Extra primary-header cards (copied).
     extensions : sequence of HDU
@@ -203,7 +224,7 @@ def write_fits(path, data=None, *, stage, config, inputs=(), header=None, extens
     if path.exists() and not overwrite:
         raise PipelineError(f"{path}: exists; pass --overwrite to replace it")
     hdr = fits.Header() if header is None else header.copy()
-    _stamp(hdr, stage, config, inputs)
+    _stamp(hdr, stage, config, inputs, raw_inputs)
     if bunit:
         hdr["BUNIT"] = bunit
     hdul = fits.HDUList([fits.PrimaryHDU(data, header=hdr), *extensions])
@@ -212,7 +233,7 @@ def write_fits(path, data=None, *, stage, config, inputs=(), header=None, extens
     return path
 
 
-def _stamp(hdr, stage, config, inputs):
+def _stamp(hdr, stage, config, inputs, raw_inputs=()):
     """Add the provenance cards; the only place that writes them."""
     hdr["PIPELINE"] = ("Proxy Pixel Pipeline", "software that made this file")
     hdr["PIPEVER"] = (__version__, "pipeline version")
@@ -221,30 +242,30 @@ def _stamp(hdr, stage, config, inputs):
     hdr["CFGHASH"] = (config.digest(stage), "digest of config keys relevant up to STAGE")
     hdr["CFGFILE"] = (Path(config.source).name, "config file")
     for key, value in config.values().items():
-        if key in ("dark_frames", "science_frames", "spectral_mask", "output_dir"):
+        if key in PATH_KEYS:
             value = Path(value).name
         hdr[f"HIERARCH PPP {key.upper()}"] = "null" if value is None else value
     hdr["RUNID"] = (RUN_ID, "this run of the stage")
     for i, name in enumerate(inputs):
         hdr[f"INPUT{i + 1}" if len(inputs) > 1 else "INPUT"] = Path(name).name
     # Lineage: the runs that made the pipeline products among the inputs, and
-    # the bytes of the other (raw) inputs.
-    runs = [run_id(p) for p in inputs]
-    parents = sorted({run for run in runs if run})
+    # the bytes of the raw inputs a later stage will check.
+    parents = sorted({run for run in map(run_id, inputs) if run})
     for i, run in enumerate(parents):
         hdr[f"PARENT{i + 1}"] = (run, "RUNID of an input made by an earlier stage")
-    raw = [p for p, run in zip(inputs, runs) if not run]
-    if raw:
-        hdr["INPUTSUM"] = (inputs_digest(raw), "digest of the raw input files' bytes")
+    if raw_inputs:
+        hdr["INPUTSUM"] = (inputs_digest(raw_inputs), "digest of the raw input files' bytes")
     hdr.add_history(f"Proxy Pixel Pipeline {__version__} stage {stage}: {STAGE_NAMES[stage]}")
 
 
 def run_id(path):
-    """RUNID of the stage run that wrote ``path`` (None for other files)."""
+    """RUNID of the stage run that wrote ``path`` (None for files this pipeline did not
+    write, even if an instrument put a RUNID keyword in them)."""
     try:
-        return fits.getheader(path).get("RUNID")
+        header = fits.getheader(path)
     except Exception:  # not FITS, unreadable: not a pipeline product
         return None
+    return header.get("RUNID") if header.get("PIPELINE") == "Proxy Pixel Pipeline" else None
 
 
 def inputs_digest(paths) -> str:

@@ -65,8 +65,9 @@ def background_error(spread, used, method, n_darks, level_bias=0.0, noise_floor=
     pixel's noise; the spectral pixel's is alike, its proxies were matched to
     it):
 
-    * the combination: ``s / sqrt(m)`` for the clipped mean of ``m`` values,
-      ``sqrt(pi / 2)`` times that for their median;
+    * the combination: ``s / sqrt(m)`` for the clipped mean of the ``m``
+      unclipped values, ``sqrt(pi / 2)`` times that for the median (taken
+      over all valid values, so this is slightly conservative there);
     * the matched level: each offset (or the match itself) is a median over
       ``N`` darks of spectral minus proxy, so the spectral pixel's own dark
       noise enters all K alike and does not average away:

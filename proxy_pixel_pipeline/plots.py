@@ -127,9 +127,9 @@ def make_figures(config, frame_index=None, out_dir=None) -> list[Path]:
     Returns
     -------
     list of Path
-        The files written, in the order of :data:`FIGURE_NAMES` (figures
-        whose inputs are missing or do not fit the config are skipped with a
-        warning in the log).
+        The files written, in the order of :data:`FIGURE_NAMES` (a figure
+        whose inputs are missing, unreadable or made with other settings is
+        skipped with a warning in the log).
 
     Raises
     ------

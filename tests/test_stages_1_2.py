@@ -180,3 +180,14 @@ def test_stage2_warns_when_science_frames_are_beyond_the_darks_temperatures(tmp_
         run_script("1_Proxy_Matches.py", "--config", config)
         proc = run_script("2_Frames.py", "--config", config)
         assert ("outside the darks' CCD temperatures" in proc.stderr) == warned, proc.stderr
+
+
+def test_an_instrument_runid_keyword_is_not_pipeline_lineage(twin_dataset):
+    """Observatories may write RUNID into raw frames: that is not one of our runs."""
+    dark = twin_dataset["folder"] / "darks" / "dark_002.fits"
+    with fits.open(dark) as hdul:
+        hdul[0].header["RUNID"] = "24A-07"
+        hdul.writeto(dark, overwrite=True)
+    layout = run_stage1(twin_dataset)
+    assert not any(k.startswith("PARENT") for k in fits.getheader(layout.matches))
+    run_script("2_Frames.py", "--config", twin_dataset["config"])

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from ..config import STAGE_KEYS
+from ..config import PATH_KEYS, STAGE_KEYS
 from ..errors import PipelineError
 from ..fits_io import inputs_digest, parent_runs, run_id
 from ..logs import get_logger
@@ -62,7 +62,8 @@ def check_previous(path, config, stage, rerun, made_from=(), raw_inputs=None):
                 else f"CFGHASH {made} != {config.digest(stage)}")
         raise PipelineError(f"{path}: made with a different configuration ({what}); "
                             f"rerun {rerun}")
-    if raw_inputs is not None and header.get("INPUTSUM") not in (None, inputs_digest(raw_inputs)):
+    recorded = header.get("INPUTSUM")
+    if raw_inputs is not None and recorded and recorded != inputs_digest(raw_inputs):
         raise PipelineError(f"{path}: made from other input files than the config names now "
                             f"(frames or mask replaced since); rerun {rerun}")
     parents = parent_runs(path)
@@ -71,9 +72,6 @@ def check_previous(path, config, stage, rerun, made_from=(), raw_inputs=None):
             source = Path(source)
             raise PipelineError(f"{path}: made from an older {source.parent.name}/{source.name} "
                                 f"(rerun since); rerun {rerun}")
-
-
-_PATH_KEYS = ("dark_frames", "science_frames", "spectral_mask", "output_dir")
 
 
 def _changed_settings(header, config, stage):
@@ -87,7 +85,7 @@ def _changed_settings(header, config, stage):
             continue
         then = header[card]
         then = None if then == "null" else then
-        if key in _PATH_KEYS:
+        if key in PATH_KEYS:
             now = Path(now).name
         same = (then == now if isinstance(now, (bool, str)) or now is None or then is None
                 or isinstance(then, (bool, str)) else float(then) == float(now))

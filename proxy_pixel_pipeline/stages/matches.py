@@ -25,7 +25,7 @@ from ..matching import CandidateSet, MatchResult, estimate_work, kernel_threads,
 from ..parallel import (bcast_array, gather_rows, limit_blas_threads, partition, scatter_rows,
                         threads_per_rank)
 from ..pixel_quality import assess_pixels, centre_frames
-from .common import match_inputs, refuse_overwrite
+from .common import refuse_overwrite
 
 __all__ = ["run", "FLAG_NO_PROXY"]
 
@@ -241,7 +241,8 @@ def _write(cfg, layout, prep, result):
     flags_hdu = fits.ImageHDU(prep["quality"].flags, name="PIXFLAGS")
     flags_hdu.header["FLAGDOC"] = "1 hot, 2 few valid darks, 4 constant"
     mask_hdu = fits.ImageHDU(prep["mask"].astype(np.uint8), name="SPECMASK")
-    write_fits(layout.matches, None, stage=1, config=cfg, inputs=match_inputs(cfg), header=hdr,
+    raw = [*prep["dark_paths"], cfg.spectral_mask]      # as read (see common.match_inputs)
+    write_fits(layout.matches, None, stage=1, config=cfg, inputs=raw, raw_inputs=raw, header=hdr,
                extensions=[table_hdu, flags_hdu, mask_hdu])
     log.info("wrote %s: %d of %d spectral pixels matched (%d excluded)",
              layout.matches, matched, n, n - matched)
