@@ -87,11 +87,17 @@ def _changed_settings(header, config, stage):
         then = None if then == "null" else then
         if key in PATH_KEYS:
             now = Path(now).name
-        same = (then == now if isinstance(now, (bool, str)) or now is None or then is None
-                or isinstance(then, (bool, str)) else float(then) == float(now))
-        if not same:
+        if not _same_value(then, now):
             out.append(f"{key}: {then} in the file, {now} in {Path(config.source).name}")
     return out
+
+
+def _same_value(a, b):
+    """Equal, with numbers compared by value (a header's 25.0 is the config's 25)."""
+    def number(x):
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    return float(a) == float(b) if number(a) and number(b) else a == b
 
 
 def map_frames(comm, n_frames, read, compute, write, group=None):
