@@ -80,11 +80,17 @@ def run(cfg, comm, overwrite=False):
     # A pixel is never quieter than its read noise plus rounding to integer ADU.
     noise_floor = float(np.hypot(cfg.read_noise / cfg.gain, np.sqrt(1 / 12)))
 
+    # One proxy has no spread to measure: no error frame to compute, gather or write.
+    with_error = proxy.shape[1] > 1
+    names = ("background", "final") + (("error",) if with_error else ())
+
     def compute(stack):
-        out = {name: np.empty(stack.shape, np.float32) for name in ("background", "error", "final")}
+        out = {name: np.empty(stack.shape, np.float32) for name in names}
         for k, science in enumerate(stack):
-            out["background"][k], out["error"][k] = background_frame(
+            out["background"][k], error = background_frame(
                 science, spectral, proxy, cfg.proxy_combine, offsets, n_darks, level_bias, noise_floor)
+            if with_error:
+                out["error"][k] = error
             out["final"][k] = final_frame(science, out["background"][k])
         return out
 
@@ -92,7 +98,7 @@ def run(cfg, comm, overwrite=False):
         src = science_paths[i]
         header = observation_header(src)
         ext = []
-        if proxy.shape[1] > 1:
+        if with_error:
             ext = [fits.ImageHDU(out["error"], name="BKG_ERR")]
             ext[0].header["BUNIT"] = "adu"
             ext[0].header["COMMENT"] = ("one-sigma uncertainty of the background from the proxies' "
