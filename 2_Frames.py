@@ -7,7 +7,6 @@ Writes ``<output_dir>/background/`` and ``<output_dir>/final_no_infill/``.
 import sys
 
 from proxy_pixel_pipeline.cli import stage_main
-from proxy_pixel_pipeline.stages import frames
 
 if __name__ == "__main__":
-    sys.exit(stage_main(2, __doc__, frames.run))
+    sys.exit(stage_main(2, __doc__))

@@ -7,7 +7,6 @@ Writes ``<output_dir>/median_frame.fits`` and ``<output_dir>/median_fits.fits``.
 import sys
 
 from proxy_pixel_pipeline.cli import stage_main
-from proxy_pixel_pipeline.stages import median_fits
 
 if __name__ == "__main__":
-    sys.exit(stage_main(3, __doc__, median_fits.run))
+    sys.exit(stage_main(3, __doc__))

@@ -7,7 +7,6 @@ Writes ``<output_dir>/final_fits/<science file name>``.
 import sys
 
 from proxy_pixel_pipeline.cli import stage_main
-from proxy_pixel_pipeline.stages import final_fits
 
 if __name__ == "__main__":
-    sys.exit(stage_main(4, __doc__, final_fits.run))
+    sys.exit(stage_main(4, __doc__))

@@ -7,7 +7,6 @@ Writes ``<output_dir>/final/<science file name>``.
 import sys
 
 from proxy_pixel_pipeline.cli import stage_main
-from proxy_pixel_pipeline.stages import infill
 
 if __name__ == "__main__":
-    sys.exit(stage_main(5, __doc__, infill.run))
+    sys.exit(stage_main(5, __doc__))

@@ -1,4 +1,4 @@
-"""Command-line plumbing shared by the five stage scripts.
+"""Command-line plumbing shared by the stage scripts.
 
 Every script is ``python N_Script.py [--config config.yaml] [--overwrite]
 [--verbose]``, alone or under ``mpiexec -n N``.  A
@@ -17,17 +17,15 @@ import traceback
 __all__ = ["stage_main"]
 
 
-def stage_main(stage, description, run, argv=None):
+def stage_main(stage, description, argv=None):
     """Parse the common arguments and run one stage.
 
     Parameters
     ----------
     stage : int
-        Stage number (1-5), for messages.
+        Stage number (:mod:`.registry`): its runner is called.
     description : str
         ``--help`` text.
-    run : callable(cfg, comm, overwrite)
-        The stage runner.
     argv : list of str, optional
         Arguments (default ``sys.argv[1:]``).
 
@@ -46,6 +44,7 @@ def stage_main(stage, description, run, argv=None):
                         help="debug messages from every rank, tracebacks on errors")
     args = parser.parse_args(argv)
 
+    from . import registry
     from .config import load_config
     from .errors import PipelineError
     from .logs import setup_logging
@@ -61,7 +60,7 @@ def stage_main(stage, description, run, argv=None):
     try:
         cfg = load_config(args.config)
         log.info("stage %d on %d rank(s), config %s", stage, comm.size, args.config)
-        run(cfg, comm, overwrite=args.overwrite)
+        registry.stage(stage).load_runner()(cfg, comm, overwrite=args.overwrite)
     except (PipelineError, OSError, MemoryError, KeyboardInterrupt) as exc:
         _fail(comm, stage, exc, args.verbose, expected=isinstance(exc, PipelineError))
         return 1

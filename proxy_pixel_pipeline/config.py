@@ -1,15 +1,10 @@
-"""Pipeline configuration: one YAML file shared by the five stages.
+"""Pipeline configuration: one YAML file shared by the stages.
 
-Five keys are required (other tools write configs with these names)::
-
-    dark_frames:    glob of dark FITS files
-    science_frames: glob of science FITS files
-    spectral_mask:  FITS file, 2D, nonzero = spectral pixel
-    output_dir:     folder for all outputs
-    proxy_method:   median | lsq
-
-Everything else has a documented default (see ``config.yaml`` at the top of
-the repository, which lists every key).  Unknown keys, wrong types and values
+The keys are declared in :mod:`.settings` (type, default, range, stages, doc);
+five are required (other tools write configs with these names):
+``dark_frames``, ``science_frames``, ``spectral_mask``, ``output_dir`` and
+``proxy_method``.  ``config.yaml`` at the top of the repository lists every
+key with its default.  Unknown keys, wrong types and values
 out of range raise :class:`~proxy_pixel_pipeline.errors.PipelineError` naming
 the key.  Relative paths resolve against the config file's folder.
 """
@@ -22,55 +17,23 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 import yaml
 
+from . import registry
 from .errors import PipelineError
+from .settings import SETTINGS, by_name, keys_of_stage, path_keys
 
-__all__ = ["Config", "load_config", "STAGE_KEYS", "PATH_KEYS"]
+__all__ = ["Config", "load_config", "config_from_dict", "PATH_KEYS"]
 
-_REQUIRED = ("dark_frames", "science_frames", "spectral_mask", "output_dir", "proxy_method")
+#: Keys holding paths (relative to the config file; recorded by name in headers).
+PATH_KEYS = path_keys()
 
 
-@dataclass(frozen=True)
-class Config:
-    """Validated pipeline settings; see ``config.yaml`` for what each key does."""
-
-    dark_frames: str
-    science_frames: str
-    spectral_mask: str
-    output_dir: str
-    proxy_method: str = "median"
-    # --- stage 1: proxy matching
-    median_mode: str = "exact"
-    median_candidates: int = 10
-    prefilter_count: int = 64
-    proxy_count: int = 1
-    hot_pixel_sigma: float = 15.0
-    min_valid_samples: int = 10
-    missing_value: float | None = None
-    block_size: int = 512
-    candidate_chunk: int = 4096
-    blas_threads: int = 0
-    # --- stage 2: frames
-    proxy_combine: str = "median"
-    proxy_offset: bool = False
-    # --- stages 3-4: profile fits
-    bin_width: int = 25
-    # --- stage 5: infill and cosmic rays
-    fill_negative: bool = True
-    negative_sigma: float = 3.0
-    gain: float = 1.5
-    read_noise: float = 3.5
-    lacosmic_contrast: float = 2.0
-    lacosmic_cr_threshold: float = 5.0
-    lacosmic_neighbor_threshold: float = 2.0
-    lacosmic_maxiter: int = 4
-    # --- where the file came from (not YAML keys)
-    source: str = field(default="", compare=False)
-    as_written: dict = field(default_factory=dict, compare=False)
+class _ConfigMethods:
+    """What a :class:`Config` can do besides holding its settings."""
 
     # ------------------------------------------------------------------ paths
     @property
@@ -89,61 +52,43 @@ class Config:
     # ------------------------------------------------------------ provenance
     def values(self, keys=None) -> dict:
         """The YAML-level settings (all, or only ``keys``) as a plain dict."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-               if f.name not in ("source", "as_written")}
-        return out if keys is None else {k: out[k] for k in keys}
+        names = [s.name for s in SETTINGS] if keys is None else keys
+        return {k: getattr(self, k) for k in names}
 
     def digest(self, stage: int) -> str:
-        """Short hash of the settings that determine the outputs up to ``stage``.
+        """Short hash of what determines stage ``stage``'s outputs.
 
-        Written into every output header so that a later stage can tell whether
-        its inputs were made with the same relevant configuration.
+        That is the stage's own settings (:func:`~.settings.keys_of_stage`)
+        and the digests of the stages whose products it reads
+        (:attr:`~.registry.Stage.reads`), so a setting of one stage never
+        invalidates a product that did not depend on it.  Written into every
+        output header so that a later stage can tell whether its inputs were
+        made with the same relevant configuration.
         """
-        keys = sorted({k for s in range(1, stage + 1) for k in STAGE_KEYS[s]})
+        keys = keys_of_stage(stage)
         # Paths as written in the file (relative to it): moving a run's folder
         # keeps its outputs valid.
         values = {**self.values(keys), **{k: v for k, v in self.as_written.items() if k in keys}}
+        values["reads"] = {str(n): self.digest(n) for n in registry.stage(stage).reads}
         text = json.dumps(values, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def depends_on(self, stage: int) -> list:
+        """Every key behind ``stage``'s digest, its inputs' included, sorted."""
+        return sorted({k for n in registry.upstream(stage) for k in keys_of_stage(n)})
 
-# Settings that change each stage's output (used for the provenance digest).
-STAGE_KEYS = {
-    1: ("dark_frames", "spectral_mask", "proxy_method", "median_mode", "median_candidates",
-        "prefilter_count", "proxy_count", "hot_pixel_sigma", "min_valid_samples", "missing_value"),
-    2: ("science_frames", "proxy_combine", "proxy_offset", "gain", "read_noise"),   # BKG_ERR floor
-    3: ("bin_width",),
-    4: (),
-    5: ("fill_negative", "negative_sigma", "lacosmic_contrast", "lacosmic_cr_threshold",
-        "lacosmic_neighbor_threshold", "lacosmic_maxiter"),
-}
 
-_CHOICES = {
-    "proxy_method": ("median", "lsq"),
-    "median_mode": ("fast", "exact"),
-    "proxy_combine": ("median", "clipped_mean"),
-}
-# (minimum, maximum) inclusive; None = unbounded
-_RANGES = {
-    "median_candidates": (1, None),
-    "prefilter_count": (1, None),
-    "proxy_count": (1, None),
-    "hot_pixel_sigma": (0.5, None),
-    "min_valid_samples": (2, None),
-    "block_size": (1, None),
-    "candidate_chunk": (64, None),
-    "blas_threads": (0, None),
-    "bin_width": (1, None),
-    "negative_sigma": (0.0, None),
-    "gain": (1e-6, None),
-    "read_noise": (0.0, None),
-    "lacosmic_contrast": (0.0, None),
-    "lacosmic_cr_threshold": (0.0, None),
-    "lacosmic_neighbor_threshold": (0.0, None),
-    "lacosmic_maxiter": (1, None),
-}
-#: Keys holding paths (relative to the config file; recorded by name in headers).
-PATH_KEYS = ("dark_frames", "science_frames", "spectral_mask", "output_dir")
+# Required keys first (no default), then the rest, in declaration order.
+Config = dataclasses.make_dataclass(
+    "Config",
+    [(s.name, s.python_type) for s in SETTINGS if s.required]
+    + [(s.name, s.python_type, field(default=s.default)) for s in SETTINGS if not s.required]
+    + [("source", str, field(default="", compare=False)),
+       ("as_written", dict, field(default_factory=dict, compare=False))],
+    bases=(_ConfigMethods,), frozen=True)
+Config.__module__ = __name__
+Config.__doc__ = """Validated pipeline settings, one field per key of :data:`~.settings.SETTINGS`
+(``source``: the file they came from; ``as_written``: its path values before resolving)."""
 
 
 def load_config(path, **overrides) -> Config:
@@ -185,16 +130,16 @@ def load_config(path, **overrides) -> Config:
 
 def config_from_dict(raw: dict, base=".", source="<dict>") -> Config:
     """Validate a mapping of settings; see :func:`load_config`."""
-    fields = {f.name: f for f in dataclasses.fields(Config) if f.name not in ("source", "as_written")}
+    names = {s.name for s in SETTINGS}
     for key in raw:
-        if key not in fields:
+        if key not in names:
             raise PipelineError(f"{source}: unknown key '{key}'")
-    for key in _REQUIRED:
-        if key not in raw or raw[key] is None:
-            raise PipelineError(f"{source}: missing required key '{key}'")
+    for s in SETTINGS:
+        if s.required and raw.get(s.name) is None:
+            raise PipelineError(f"{source}: missing required key '{s.name}'")
     values = {}
     for key, value in raw.items():
-        values[key] = _check(source, key, value, fields[key])
+        values[key] = _check(source, key, value, by_name(key))
     base = Path(base)
     written = {key: values[key] for key in PATH_KEYS}
     for key in PATH_KEYS:
@@ -235,19 +180,17 @@ def _fixed_prefix(pattern) -> Path:
     return path if len(fixed) < len(parts) else path.parent
 
 
-def _check(source, key, value, fld):
-    """Type- and range-check one value; return it converted."""
-    kind = fld.type
+def _check(source, key, value, setting):
+    """Type- and range-check one value against its declaration; return it converted."""
+    kind = setting.kind
     where = f"{source}: key '{key}'"
-    if key == "missing_value":
-        if value is None:
-            return None
-        kind = "float"
-    if kind == "str":
+    if value is None and setting.nullable:
+        return None
+    if kind in ("str", "path", "glob"):
         if not isinstance(value, str) or not value:
             raise PipelineError(f"{where} must be a non-empty string, got {value!r}")
-        if key in _CHOICES and value not in _CHOICES[key]:
-            raise PipelineError(f"{where} must be one of {'|'.join(_CHOICES[key])}, got {value!r}")
+        if setting.choices and value not in setting.choices:
+            raise PipelineError(f"{where} must be one of {'|'.join(setting.choices)}, got {value!r}")
         return value
     if kind == "bool":
         if not isinstance(value, bool):
@@ -260,7 +203,7 @@ def _check(source, key, value, fld):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise PipelineError(f"{where} must be a finite number, got {value!r}")
         value = float(value)
-    lo, hi = _RANGES.get(key, (None, None))
+    lo, hi = setting.low, setting.high
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
         raise PipelineError(f"{where} must be {rng}, got {value!r}")

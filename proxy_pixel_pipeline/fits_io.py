@@ -23,25 +23,16 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from . import __version__
+from . import __version__, registry
 from .atomic import atomic_path
 from .config import PATH_KEYS
 from .errors import PipelineError
 
 __all__ = ["read_image", "read_stack", "read_mask", "write_fits", "read_table", "observation_header", "run_id",
-           "parent_runs", "STAGE_NAMES", "RUN_ID"]
+           "parent_runs", "RUN_ID"]
 
 # Identifies this process's run of a stage in every file it writes (rank 0 writes).
 RUN_ID = uuid.uuid4().hex[:16]
-
-STAGE_NAMES = {
-    1: "proxy matches",
-    2: "background and final frames",
-    3: "median frame fits",
-    4: "final frame fits",
-    5: "infill and cosmic-ray removal",
-}
-
 
 def read_image(path, missing_value=None, dtype=np.float32) -> np.ndarray:
     """Read the 2D image of a FITS file as floats with NaN for missing pixels.
@@ -198,10 +189,10 @@ def write_fits(path, data=None, *, stage, config, inputs=(), raw_inputs=(), head
     data : ndarray, optional
         Primary HDU image (None for a table-only file).
     stage : int
-        Pipeline stage (1-5) that made the file.
+        Pipeline stage (:mod:`.registry`) that made the file.
     config : Config
         Its settings are recorded (``HIERARCH PPP <KEY>``) with the digest
-        ``CFGHASH`` of those relevant up to ``stage``.
+        ``CFGHASH`` of those behind ``stage``'s outputs.
     inputs : sequence of path
         Input files, recorded by name (and by RUNID for pipeline products).
     raw_inputs : sequence of path
@@ -237,9 +228,10 @@ def _stamp(hdr, stage, config, inputs, raw_inputs=()):
     """Add the provenance cards; the only place that writes them."""
     hdr["PIPELINE"] = ("Proxy Pixel Pipeline", "software that made this file")
     hdr["PIPEVER"] = (__version__, "pipeline version")
-    hdr["STAGE"] = (stage, STAGE_NAMES[stage])
+    title = registry.stage(stage).title
+    hdr["STAGE"] = (stage, title)
     hdr["DATE"] = (datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"), "UTC file creation")
-    hdr["CFGHASH"] = (config.digest(stage), "digest of config keys relevant up to STAGE")
+    hdr["CFGHASH"] = (config.digest(stage), "digest of the config behind this stage's outputs")
     hdr["CFGFILE"] = (Path(config.source).name, "config file")
     for key, value in config.values().items():
         if key in PATH_KEYS:
@@ -255,7 +247,7 @@ def _stamp(hdr, stage, config, inputs, raw_inputs=()):
         hdr[f"PARENT{i + 1}"] = (run, "RUNID of an input made by an earlier stage")
     if raw_inputs:
         hdr["INPUTSUM"] = (inputs_digest(raw_inputs), "digest of the raw input files' bytes")
-    hdr.add_history(f"Proxy Pixel Pipeline {__version__} stage {stage}: {STAGE_NAMES[stage]}")
+    hdr.add_history(f"Proxy Pixel Pipeline {__version__} stage {stage}: {title}")
 
 
 def run_id(path):

@@ -1,8 +1,14 @@
-"""Where each stage's outputs live under ``output_dir`` (a contract users' tools read)."""
+"""Where each stage's outputs live under ``output_dir`` (a contract users' tools read).
+
+The names and paths are the :class:`~.registry.Output` declarations of
+:mod:`.registry`; :class:`Layout` only joins them to a run's folder.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from . import registry
 
 __all__ = ["Layout"]
 
@@ -10,52 +16,39 @@ __all__ = ["Layout"]
 class Layout:
     """Output file names of a run.
 
+    Every output declared in :mod:`.registry` is an attribute: a path for a
+    single file (``layout.matches``), a function of the science frame's path
+    for one file per frame (``layout.background(science)``, which keeps the
+    science file's name).
+
     Parameters
     ----------
     output_dir : str or Path
         The config's ``output_dir``.
     """
 
+    _OUTPUTS = registry.outputs()
+
     def __init__(self, output_dir):
         self.root = Path(output_dir)
 
-    @property
-    def matches(self) -> Path:
-        """Stage 1: match table (FITS, extensions MATCHES and PIXFLAGS)."""
-        return self.root / "proxy_matches.fits"
+    def __getattr__(self, name):
+        try:
+            out = self._OUTPUTS[name]
+        except KeyError:
+            raise AttributeError(f"Layout has no output '{name}'") from None
+        where = self.root.joinpath(*out.path.split("/"))
+        if out.per_frame:
+            return lambda science: where / Path(science).name
+        return where
 
-    @property
-    def checkpoints(self) -> Path:
-        """Stage 1: finished blocks of an interrupted run."""
-        return self.root / ".checkpoints" / "proxy_matches"
+    def __dir__(self):
+        return [*super().__dir__(), *self._OUTPUTS]
 
-    def background(self, science) -> Path:
-        """Stage 2: Background Frame of a science frame (same file name)."""
-        return self.root / "background" / Path(science).name
-
-    def final_no_infill(self, science) -> Path:
-        """Stage 2: Final Frame before infill (same file name)."""
-        return self.root / "final_no_infill" / Path(science).name
-
-    @property
-    def median_frame(self) -> Path:
-        """Stage 3: Median Frame image."""
-        return self.root / "median_frame.fits"
-
-    @property
-    def median_fits(self) -> Path:
-        """Stage 3: double-Gaussian fits of the Median Frame's column bins."""
-        return self.root / "median_fits.fits"
-
-    def final_fits(self, science) -> Path:
-        """Stage 4: fits of one Final Frame's column bins (same file name)."""
-        return self.root / "final_fits" / Path(science).name
-
-    def final(self, science) -> Path:
-        """Stage 5: infilled, cosmic-ray cleaned Final Frame (same file name)."""
-        return self.root / "final" / Path(science).name
-
-    @property
-    def figures(self) -> Path:
-        """Diagnostic figures."""
-        return self.root / "figures"
+    def stage_outputs(self, number, science_paths=()):
+        """Every file stage ``number`` writes (per-frame ones for ``science_paths``)."""
+        paths = []
+        for out in registry.stage(number).outputs:
+            value = getattr(self, out.name)
+            paths += [value(p) for p in science_paths] if out.per_frame else [value]
+        return paths

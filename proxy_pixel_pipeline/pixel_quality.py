@@ -17,17 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PixelFlags", "FLAG_HOT", "FLAG_FEW_SAMPLES", "FLAG_CONSTANT", "assess_pixels",
-           "centre_frames"]
+from .flags import PixelFlag
 
-FLAG_HOT = 1
-FLAG_FEW_SAMPLES = 2
-FLAG_CONSTANT = 4
+__all__ = ["PixelFlags", "assess_pixels", "centre_frames"]
 
 
 @dataclass
 class PixelFlags:
-    """Per-pixel exclusion flags (bit OR of ``FLAG_*``) and valid dark counts."""
+    """Per-pixel exclusion flags (bit OR of :class:`~.flags.PixelFlag`) and valid dark counts."""
 
     flags: np.ndarray        # uint8, frame shape
     n_valid: np.ndarray      # int32, frame shape
@@ -41,9 +38,9 @@ class PixelFlags:
     def counts(self, where=None) -> dict:
         """Number of pixels per exclusion reason (within ``where`` if given)."""
         f = self.flags if where is None else self.flags[where]
-        return {"hot": int(np.count_nonzero(f & FLAG_HOT)),
-                "few_samples": int(np.count_nonzero(f & FLAG_FEW_SAMPLES)),
-                "constant": int(np.count_nonzero(f & FLAG_CONSTANT))}
+        return {"hot": int(np.count_nonzero(f & PixelFlag.HOT)),
+                "few_samples": int(np.count_nonzero(f & PixelFlag.FEW_SAMPLES)),
+                "constant": int(np.count_nonzero(f & PixelFlag.CONSTANT))}
 
 
 def assess_pixels(darks, hot_pixel_sigma=15.0, min_valid_samples=10, strip=32) -> PixelFlags:
@@ -84,9 +81,9 @@ def assess_pixels(darks, hot_pixel_sigma=15.0, min_valid_samples=10, strip=32) -
     sigma = 1.4826 * np.median(np.abs(finite - centre)) if finite.size else np.nan
     threshold = float(centre + hot_pixel_sigma * sigma)
     flags = np.zeros(darks.shape[1:], np.uint8)
-    flags[level > threshold] |= FLAG_HOT
-    flags[n_valid < min_valid_samples] |= FLAG_FEW_SAMPLES
-    flags[(spread == 0) & (n_valid >= 2)] |= FLAG_CONSTANT
+    flags[level > threshold] |= PixelFlag.HOT.value
+    flags[n_valid < min_valid_samples] |= PixelFlag.FEW_SAMPLES.value
+    flags[(spread == 0) & (n_valid >= 2)] |= PixelFlag.CONSTANT.value
     return PixelFlags(flags, n_valid, threshold)
 
 

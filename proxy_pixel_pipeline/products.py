@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
+from . import registry
 from .errors import PipelineError
 from .fits_io import read_table
 from .profiles import ProfileFits
@@ -40,7 +41,8 @@ def read_spectral_mask(path):
     """The spectral mask (bool image) stage 1 stored in its match table (``SPECMASK``)."""
     with fits.open(path) as hdul:
         if "SPECMASK" not in hdul:
-            raise PipelineError(f"{path}: no SPECMASK extension; rerun 1_Proxy_Matches.py")
+            raise PipelineError(f"{path}: no SPECMASK extension; rerun "
+                                f"{registry.stage_of_output('matches').script}")
         return hdul["SPECMASK"].data.astype(bool)
 
 

@@ -40,7 +40,6 @@ bins only (~82 for a CUTE frame), each fit taking about a millisecond.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import warnings
 from typing import NamedTuple
 
@@ -50,6 +49,8 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import least_squares
 from scipy.signal import find_peaks
 from scipy.special import fdtrc
+
+from .flags import FitFlag, flagdoc
 
 __all__ = [
     "FitFlag",
@@ -74,31 +75,6 @@ _UNITS = {"amp1": "adu", "amp2": "adu", "offset": "adu",
 # of free parameters, so that the noise can be estimated from the residual.
 _MIN_POINTS_SINGLE = 5
 _MIN_POINTS_DOUBLE = 8
-
-
-class FitFlag(enum.IntFlag):
-    """Bit flags of a bin's fit (values combine with ``|``).
-
-    GOOD (0)
-        Double-Gaussian fit accepted.
-    SINGLE (1)
-        Merged peaks: a single Gaussian is used (``amp2 = 0``,
-        ``mu2 = mu1``, ``sigma2 = sigma1``, ``ratio`` NaN).
-    FALLBACK (2)
-        Final-frame fit failed or was unphysical: the parameters are the
-        reference (Median Frame) fit, scaled to the data by linear least
-        squares (one scale factor and one offset).
-    FAILED (4)
-        No usable data (all NaN or too few points).  Median-frame fits are
-        then NaN; final-frame fits carry the unscaled reference with
-        ``offset = 0`` (flag ``FAILED | FALLBACK``) so the bin can still be
-        infilled, or NaN if the reference itself failed.
-    """
-
-    GOOD = 0
-    SINGLE = 1
-    FALLBACK = 2
-    FAILED = 4
 
 
 def double_gaussian(y, amp1, mu1, sigma1, amp2, mu2, sigma2, offset):
@@ -272,7 +248,7 @@ class ProfileFits:
             "Column-profile fits, one row per column bin [COLUMN_LO, COLUMN_HI).",
             "Model: AMP1*G(MU1,SIGMA1) + AMP2*G(MU2,SIGMA2) + OFFSET,",
             "  G(mu,sigma) = exp(-(y-mu)^2/(2 sigma^2)); RATIO = AMP1/AMP2.",
-            "FLAG bits: 1 SINGLE, 2 FALLBACK (scaled reference), 4 FAILED.",
+            f"FLAG bits: {flagdoc(FitFlag)}.",
         ]
         return t
 

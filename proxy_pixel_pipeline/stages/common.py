@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from ..config import PATH_KEYS, STAGE_KEYS
+from .. import registry
+from ..config import PATH_KEYS
 from ..errors import PipelineError
 from ..fits_io import inputs_digest, parent_runs, run_id
 from ..logs import get_logger
@@ -29,7 +30,7 @@ def match_inputs(cfg):
     return [*cfg.dark_paths(), Path(cfg.spectral_mask)]
 
 
-def check_previous(path, config, stage, rerun, made_from=(), raw_inputs=None):
+def check_previous(path, config, stage, made_from=(), raw_inputs=None):
     """Check that ``path`` exists, was made with the same relevant config, and from
     the current versions of ``made_from`` (outputs of earlier stages).
 
@@ -39,9 +40,7 @@ def check_previous(path, config, stage, rerun, made_from=(), raw_inputs=None):
         Output of an earlier stage.
     config : Config
     stage : int
-        The stage that made ``path``.
-    rerun : str
-        Script to name in the error message (e.g. ``1_Proxy_Matches.py``).
+        The stage that made ``path`` (its script is named in the error messages).
     made_from : sequence of Path
         Earlier products ``path`` must descend from: a product rewritten since
         (a rerun of its stage) makes ``path`` stale.
@@ -51,6 +50,7 @@ def check_previous(path, config, stage, rerun, made_from=(), raw_inputs=None):
         (``INPUTSUM``), else ``path`` is stale.
     """
     path = Path(path)
+    rerun = registry.stage(stage).script
     if not path.is_file():
         raise PipelineError(f"{path}: missing; run {rerun} first")
     with fits.open(path) as hdul:
@@ -77,9 +77,8 @@ def check_previous(path, config, stage, rerun, made_from=(), raw_inputs=None):
 def _changed_settings(header, config, stage):
     """'key: <file's value> in the file, <config's> in <config file>' for each setting
     behind ``stage``'s digest that visibly differs (paths compare by name)."""
-    keys = sorted({k for s in range(1, stage + 1) for k in STAGE_KEYS[s]})
     out = []
-    for key, now in config.values(keys).items():
+    for key, now in config.values(config.depends_on(stage)).items():
         card = f"HIERARCH PPP {key.upper()}"
         if card not in header:
             continue

@@ -15,6 +15,7 @@ from ..fits_io import read_image, write_fits
 from ..layout import Layout
 from ..logs import get_logger
 from ..products import read_profile_fits
+from ..flags import FitFlag
 from ..profiles import ProfileFits, binned_profiles, fit_final_profiles
 from .common import check_previous, map_frames, refuse_overwrite
 from .median_fits import fits_to_records, records_to_fits, summarize
@@ -36,12 +37,12 @@ def run(cfg, comm, overwrite=False):
     layout = Layout(cfg.output_dir)
     paths = reference = None
     if comm.rank == 0:
-        check_previous(layout.median_fits, cfg, 3, "3_Median_Fits.py")
+        check_previous(layout.median_fits, cfg, 3)
         paths = cfg.science_paths()
         for p in paths:
-            check_previous(layout.final_no_infill(p), cfg, 2, "2_Frames.py",
+            check_previous(layout.final_no_infill(p), cfg, 2,
                            made_from=[layout.matches])
-        refuse_overwrite([layout.final_fits(p) for p in paths], overwrite)
+        refuse_overwrite(layout.stage_outputs(4, paths), overwrite)
         reference = fits_to_records(read_profile_fits(layout.median_fits))
     paths = comm.bcast(paths)
     reference = records_to_fits(comm.bcast(reference))
@@ -64,7 +65,7 @@ def run(cfg, comm, overwrite=False):
         hdu.name = "FITS"
         hdr = fits.Header()
         hdr["BINWIDTH"] = (cfg.bin_width, "columns per bin")
-        hdr["NFALLBCK"] = (int(np.count_nonzero(result.flag & 2)), "bins using the scaled median fit")
+        hdr["NFALLBCK"] = (int(np.count_nonzero(result.flag & FitFlag.FALLBACK)), "bins using the scaled median fit")
         write_fits(layout.final_fits(paths[i]), None, stage=4, config=cfg, header=hdr,
                    inputs=[layout.final_no_infill(paths[i]), layout.median_fits], extensions=[hdu])
 

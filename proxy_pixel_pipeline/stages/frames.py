@@ -41,10 +41,9 @@ def run(cfg, comm, overwrite=False):
     layout = Layout(cfg.output_dir)
     science_paths = spectral = proxy = shape = offsets = n_darks = level_bias = None
     if comm.rank == 0:
-        check_previous(layout.matches, cfg, 1, "1_Proxy_Matches.py", raw_inputs=match_inputs(cfg))
+        check_previous(layout.matches, cfg, 1, raw_inputs=match_inputs(cfg))
         science_paths = cfg.science_paths()
-        refuse_overwrite([f(p) for p in science_paths
-                          for f in (layout.background, layout.final_no_infill)], overwrite)
+        refuse_overwrite(layout.stage_outputs(2, science_paths), overwrite)
         spectral, proxy, table = read_matches(layout.matches)
         res_median, n_samples = (np.asarray(table[c], float).reshape(proxy.shape[:2])
                                  for c in ("RES_MEDIAN", "N_SAMPLES"))

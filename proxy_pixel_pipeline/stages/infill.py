@@ -72,14 +72,14 @@ def run(cfg, comm, overwrite=False):
     layout = Layout(cfg.output_dir)
     paths = region = noise = None
     if comm.rank == 0:
-        check_previous(layout.matches, cfg, 1, "1_Proxy_Matches.py")
+        check_previous(layout.matches, cfg, 1)
         paths = cfg.science_paths()
         for p in paths:
-            check_previous(layout.final_no_infill(p), cfg, 2, "2_Frames.py",
+            check_previous(layout.final_no_infill(p), cfg, 2,
                            made_from=[layout.matches])
-            check_previous(layout.final_fits(p), cfg, 4, "4_Final_Fits.py",
+            check_previous(layout.final_fits(p), cfg, 4,
                            made_from=[layout.final_no_infill(p), layout.median_fits])
-        refuse_overwrite([layout.final(p) for p in paths], overwrite)
+        refuse_overwrite(layout.stage_outputs(5, paths), overwrite)
         spectral, _, table = read_matches(layout.matches)
         region = read_spectral_mask(layout.matches)
         noise = background_noise_image(spectral, table, region.shape, cfg.gain, cfg.read_noise)

@@ -18,6 +18,7 @@ from astropy.table import Table
 from .. import __version__
 from ..checkpoint import BlockStore, run_key
 from ..errors import PipelineError
+from ..flags import PixelFlag, flagdoc
 from ..fits_io import header_values, read_mask, read_stack, write_fits
 from ..layout import Layout
 from ..logs import Progress, get_logger
@@ -27,9 +28,7 @@ from ..parallel import (bcast_array, gather_rows, limit_blas_threads, partition,
 from ..pixel_quality import assess_pixels, centre_frames
 from .common import refuse_overwrite
 
-__all__ = ["run", "FLAG_NO_PROXY"]
-
-FLAG_NO_PROXY = 8   # usable spectral pixel for which no candidate qualified
+__all__ = ["run"]
 
 _FIELDS = ("index", "score", "median", "std", "n_samples")
 
@@ -205,7 +204,7 @@ def _write(cfg, layout, prep, result):
         stats[name][where] = getattr(result, name)
     n_samples[where] = result.n_samples
     flags = prep["quality"].flags[spec_all[:, 0], spec_all[:, 1]].astype(np.uint8)
-    flags[(flags == 0) & (proxy[:, 0, 0] < 0)] |= FLAG_NO_PROXY
+    flags[(flags == 0) & (proxy[:, 0, 0] < 0)] |= PixelFlag.NO_PROXY.value
 
     table = Table()
     table["SPEC_Y"], table["SPEC_X"] = spec_all[:, 0].astype(np.int32), spec_all[:, 1].astype(np.int32)
@@ -230,16 +229,16 @@ def _write(cfg, layout, prep, result):
     hdr["NHOT"] = (counts["hot"], "spectral pixels excluded as hot")
     hdr["NFEWSAMP"] = (counts["few_samples"], "spectral pixels excluded: too few valid darks")
     hdr["NCONST"] = (counts["constant"], "spectral pixels excluded: constant")
-    hdr["NNOPROXY"] = (int(np.count_nonzero(flags & FLAG_NO_PROXY)), "spectral pixels: no candidate")
+    hdr["NNOPROXY"] = (int(np.count_nonzero(flags & PixelFlag.NO_PROXY)), "spectral pixels: no candidate")
     hdr["PROXYK"] = (k, "proxies per spectral pixel")
     temps = header_values(prep["dark_paths"], "CCDTEMP")
     if np.isfinite(temps).any():     # lets stage 2 warn about science frames beyond them
         hdr["DTEMPMIN"] = (float(np.nanmin(temps)), "[degC] coldest dark's CCDTEMP")
         hdr["DTEMPMAX"] = (float(np.nanmax(temps)), "[degC] warmest dark's CCDTEMP")
     table_hdu = fits.BinTableHDU(table, name="MATCHES")
-    table_hdu.header["FLAGDOC"] = "1 hot, 2 few valid darks, 4 constant, 8 no proxy"
+    table_hdu.header["FLAGDOC"] = flagdoc(PixelFlag)
     flags_hdu = fits.ImageHDU(prep["quality"].flags, name="PIXFLAGS")
-    flags_hdu.header["FLAGDOC"] = "1 hot, 2 few valid darks, 4 constant"
+    flags_hdu.header["FLAGDOC"] = flagdoc(PixelFlag, [f for f in PixelFlag if f != PixelFlag.NO_PROXY])
     mask_hdu = fits.ImageHDU(prep["mask"].astype(np.uint8), name="SPECMASK")
     raw = [*prep["dark_paths"], cfg.spectral_mask]      # as read (see common.match_inputs)
     write_fits(layout.matches, None, stage=1, config=cfg, inputs=raw, raw_inputs=raw, header=hdr,

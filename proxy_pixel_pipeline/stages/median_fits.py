@@ -76,7 +76,7 @@ def run(cfg, comm, overwrite=False):
     layout = Layout(cfg.output_dir)
     profiles = edges = None
     if comm.rank == 0:
-        refuse_overwrite([layout.median_fits, layout.median_frame], overwrite)
+        refuse_overwrite(layout.stage_outputs(3), overwrite)
         paths = cfg.science_paths()
         stack = read_stack(paths, cfg.missing_value)
         with warnings.catch_warnings():

@@ -1,0 +1,74 @@
+"""The pipeline's bit flags, each an :class:`enum.IntFlag` declared once.
+
+Header strings that document them (``FLAGDOC``) come from :func:`flagdoc`, so
+that what a file says about its flags cannot drift from the code that sets
+them.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["PixelFlag", "FitFlag", "flagdoc", "flag_names"]
+
+
+class PixelFlag(enum.IntFlag):
+    """Why a pixel takes no part in proxy matching (stage 1's ``FLAG``/``PIXFLAGS``).
+
+    HOT (1)
+        Median dark level above the hot threshold (``hot_pixel_sigma``).
+    FEW_SAMPLES (2)
+        Fewer than ``min_valid_samples`` valid (not missing) darks.
+    CONSTANT (4)
+        The same value in every valid dark (dead or saturated).
+    NO_PROXY (8)
+        A usable spectral pixel for which no candidate qualified.
+    """
+
+    HOT = 1
+    FEW_SAMPLES = 2
+    CONSTANT = 4
+    NO_PROXY = 8
+
+
+class FitFlag(enum.IntFlag):
+    """Bit flags of a bin's profile fit (values combine with ``|``).
+
+    GOOD (0)
+        Double-Gaussian fit accepted.
+    SINGLE (1)
+        Merged peaks: a single Gaussian is used (``amp2 = 0``,
+        ``mu2 = mu1``, ``sigma2 = sigma1``, ``ratio`` NaN).
+    FALLBACK (2)
+        Final-frame fit failed or was unphysical: the parameters are the
+        reference (Median Frame) fit, scaled to the data by linear least
+        squares (one scale factor and one offset).
+    FAILED (4)
+        No usable data (all NaN or too few points).  Median-frame fits are
+        then NaN; final-frame fits carry the unscaled reference with
+        ``offset = 0`` (flag ``FAILED | FALLBACK``) so the bin can still be
+        infilled, or NaN if the reference itself failed.
+    """
+
+    GOOD = 0
+    SINGLE = 1
+    FALLBACK = 2
+    FAILED = 4
+
+
+def flagdoc(flag_type, members=None) -> str:
+    """``"1 HOT, 2 FEW_SAMPLES, ..."``: the nonzero bits of ``flag_type`` for a header.
+
+    Parameters
+    ----------
+    flag_type : type of enum.IntFlag
+    members : iterable of flag_type, optional
+        Only these bits (default all).
+    """
+    chosen = list(flag_type) if members is None else list(members)
+    return ", ".join(f"{int(f)} {f.name}" for f in chosen if int(f))
+
+
+def flag_names(flag_type, value) -> str:
+    """``"SINGLE|FALLBACK"``: the names of the bits set in ``value`` (empty for 0)."""
+    return "|".join(f.name for f in flag_type if int(f) and int(value) & int(f))

@@ -1,0 +1,155 @@
+"""The pipeline's stages, declared once.
+
+Each :class:`Stage` says what the stage is (number, script, title), what runs
+it, which earlier stages' products it reads, and what it writes under
+``output_dir``.  Everything else is derived from this table: the stage names in
+the FITS headers, the per-stage configuration digests (a stage's own settings,
+see :mod:`.settings`, plus the digests of the stages it reads), the "rerun
+N_Script.py" hints, the output folders (:class:`~.layout.Layout`), the figures'
+requirements, the Makefile's and the Slurm example's stage lists
+(``python -m proxy_pixel_pipeline.registry`` prints the scripts in order).
+
+Adding a stage: a :class:`Stage` here, its runner in :mod:`.stages`, its
+science module, a thin top-level script, its settings in :mod:`.settings`, and
+its docs.  This module imports nothing heavy (no MPI), so that tools which only
+read results can use it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Output", "Stage", "STAGES", "stage", "stage_of_output", "upstream", "scripts"]
+
+
+@dataclass(frozen=True)
+class Output:
+    """One product of a stage, relative to ``output_dir``.
+
+    Attributes
+    ----------
+    name : str
+        Attribute of :class:`~.layout.Layout` that gives its path.
+    path : str
+        File (``proxy_matches.fits``) or, for one file per science frame, the
+        folder (``background``): the frame's file keeps its science file name.
+    per_frame : bool
+        One file per science frame.
+    doc : str
+        What it holds.
+    """
+
+    name: str
+    path: str
+    per_frame: bool
+    doc: str
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the pipeline.
+
+    Attributes
+    ----------
+    number : int
+        Position in the pipeline (1 first).
+    script : str
+        Top-level script that runs it (``1_Proxy_Matches.py``).
+    title : str
+        Short description (the ``STAGE`` header card's comment).
+    runner : str
+        ``module:function`` of the runner, ``run(cfg, comm, overwrite)``,
+        imported only when the stage runs (it imports mpi4py).
+    reads : tuple of int
+        Stages whose products this stage reads (its digest includes theirs).
+    outputs : tuple of Output
+        What it writes under ``output_dir``.
+    """
+
+    number: int
+    script: str
+    title: str
+    runner: str
+    reads: tuple
+    outputs: tuple
+
+    def load_runner(self):
+        """The runner function (imports the stage's module, and so MPI)."""
+        module, _, function = self.runner.partition(":")
+        return getattr(importlib.import_module(module), function)
+
+
+STAGES = (
+    Stage(1, "1_Proxy_Matches.py", "proxy matches", "proxy_pixel_pipeline.stages.matches:run",
+          reads=(),
+          outputs=(Output("matches", "proxy_matches.fits", False,
+                          "match table (MATCHES), pixel flags (PIXFLAGS), spectral mask (SPECMASK)"),
+                   Output("checkpoints", ".checkpoints/proxy_matches", False,
+                          "finished blocks of an interrupted run (removed when done)"))),
+    Stage(2, "2_Frames.py", "background and final frames", "proxy_pixel_pipeline.stages.frames:run",
+          reads=(1,),
+          outputs=(Output("background", "background", True,
+                          "Background Frame (BKG_ERR extension with K > 1 proxies)"),
+                   Output("final_no_infill", "final_no_infill", True,
+                          "Final Frame = Science - Background, before infill"))),
+    Stage(3, "3_Median_Fits.py", "median frame fits", "proxy_pixel_pipeline.stages.median_fits:run",
+          reads=(),
+          outputs=(Output("median_frame", "median_frame.fits", False, "Median Frame image"),
+                   Output("median_fits", "median_fits.fits", False,
+                          "double-Gaussian fits of the Median Frame's column bins (FITS, PROFILES)"))),
+    Stage(4, "4_Final_Fits.py", "final frame fits", "proxy_pixel_pipeline.stages.final_fits:run",
+          reads=(2, 3),
+          outputs=(Output("final_fits", "final_fits", True,
+                          "fits of one Final Frame's column bins (FITS)"),)),
+    Stage(5, "5_Infill.py", "infill and cosmic-ray removal", "proxy_pixel_pipeline.stages.infill:run",
+          reads=(1, 2, 4),
+          outputs=(Output("final", "final", True,
+                          "infilled, cosmic-ray cleaned Final Frame (INFILLED, COSMIC)"),)),
+)
+
+#: Not a stage's product: where ``make_figures.py`` writes.
+FIGURES = Output("figures", "figures", False, "diagnostic figures")
+
+_BY_NUMBER = {s.number: s for s in STAGES}
+_BY_OUTPUT = {o.name: s for s in STAGES for o in s.outputs}
+
+
+def stage(number) -> Stage:
+    """The stage with this number."""
+    return _BY_NUMBER[number]
+
+
+def stage_of_output(name) -> Stage:
+    """The stage that writes the output called ``name`` (a :class:`Output` name)."""
+    return _BY_OUTPUT[name]
+
+
+def outputs() -> dict:
+    """Every output by name, the figures folder included."""
+    found = {o.name: o for s in STAGES for o in s.outputs}
+    found[FIGURES.name] = FIGURES
+    return found
+
+
+def upstream(number) -> list:
+    """The stage numbers whose products ``number`` depends on, directly or not, itself included."""
+    seen = set()
+    todo = [number]
+    while todo:
+        n = todo.pop()
+        if n not in seen:
+            seen.add(n)
+            todo.extend(stage(n).reads)
+    return sorted(seen)
+
+
+def scripts(folder=None) -> list:
+    """The stage scripts in order (as paths under ``folder`` if given)."""
+    return [s.script if folder is None else Path(folder) / s.script for s in STAGES]
+
+
+if __name__ == "__main__":   # the stage list for shell scripts: one script per line
+    print("\n".join(Path(s).stem for s in scripts()), file=sys.stdout)

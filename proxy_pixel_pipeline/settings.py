@@ -1,0 +1,209 @@
+"""Every configuration key, declared once: type, default, range or choices, stages, doc.
+
+:class:`~.config.Config` (the validated settings), its validation, the
+per-stage digests and the repository's ``config.yaml`` (:func:`render_yaml`;
+a test checks that the file and these declarations agree) all follow from
+:data:`SETTINGS`.  ``stages`` lists the stages whose outputs change with the
+key (see :mod:`.registry`); keys that change only speed list none.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+__all__ = ["Setting", "SETTINGS", "REQUIRED", "by_name", "keys_of_stage", "path_keys", "render_yaml"]
+
+
+class _Required:
+    def __repr__(self):
+        return "REQUIRED"
+
+
+#: Default of a key every config must give.
+REQUIRED = _Required()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key.
+
+    Attributes
+    ----------
+    name : str
+        YAML key.
+    kind : str
+        ``str``, ``int``, ``float``, ``bool``, ``path`` (a file, relative to the
+        config file) or ``glob`` (a pattern of files, likewise).
+    default
+        Value when the key is absent; :data:`REQUIRED` if it must be given.
+    stages : tuple of int
+        Stages whose outputs depend on the key (empty: speed only).
+    doc : str
+        What it does, in a line or two (the comment in ``config.yaml``).
+    section : str
+        Heading it is listed under in ``config.yaml``.
+    choices : tuple of str, optional
+        Allowed values of a ``str`` key.
+    low, high : float, optional
+        Inclusive bounds of a number.
+    nullable : bool
+        ``null`` is allowed (the default may then be None).
+    example : str, optional
+        Value written in ``config.yaml`` for a required key.
+    """
+
+    name: str
+    kind: str
+    default: object
+    stages: tuple
+    doc: str
+    section: str
+    choices: tuple = None
+    low: float = None
+    high: float = None
+    nullable: bool = False
+    example: str = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def python_type(self):
+        return {"str": str, "int": int, "float": float, "bool": bool,
+                "path": str, "glob": str}[self.kind]
+
+
+_REQ = "required"
+_IN = "input"
+_S1 = "stage 1: proxy matching"
+_S2 = "stage 2: frames"
+_S34 = "stages 3-4: double-Gaussian profile fits"
+_S5 = "stage 5: infill and cosmic rays (lacosmic, van Dokkum 2001)"
+
+SETTINGS = (
+    # ---- required (other tools write configs with these names)
+    Setting("dark_frames", "glob", REQUIRED, (1,), "glob of dark FITS files", _REQ,
+            example="data/demo/darks/dark_*.fits"),
+    Setting("science_frames", "glob", REQUIRED, (2, 3), "glob of science FITS files", _REQ,
+            example="data/demo/science/science_*.fits"),
+    Setting("spectral_mask", "path", REQUIRED, (1, 3), "2D FITS, nonzero = spectral pixel", _REQ,
+            example="data/demo/spectral_mask.fits"),
+    Setting("output_dir", "path", REQUIRED, (), "all outputs go here", _REQ,
+            example="data/demo/output"),
+    Setting("proxy_method", "str", REQUIRED, (1,),
+            "median | lsq  (how a proxy is chosen, see README)", _REQ, choices=("median", "lsq"),
+            example="median"),
+    # ---- input
+    Setting("missing_value", "float", None, (1, 2, 3),
+            "sentinel marking missing pixels (e.g. 0); NaN is always missing", _IN, nullable=True),
+    # ---- stage 1
+    Setting("hot_pixel_sigma", "float", 15.0, (1,),
+            "hot = median dark level > median + this x robust sigma (1.4826 MAD) of all pixels; "
+            "high because dark current is log-normal: 5 flags the normal high tail (3x the true "
+            "hot pixels on the demo data)", _S1, low=0.5),
+    Setting("min_valid_samples", "int", 10, (1,),
+            "pixels (and pixel pairs) with fewer valid darks are excluded", _S1, low=2),
+    Setting("median_mode", "str", "exact", (1,),
+            "exact | fast: median rule on all candidates (exact, pruned by |median - mean| <= "
+            "std) or on the prefilter_count best by LSQ (fast: not faster in practice and "
+            "differs for ~30% of pixels)", _S1, choices=("fast", "exact")),
+    Setting("median_candidates", "int", 10, (1,),
+            "k: candidates with |residual median| closest to 0, then min std", _S1, low=1),
+    Setting("prefilter_count", "int", 64, (1,),
+            "M: candidates kept per pixel by the matrix-product LSQ score", _S1, low=1),
+    Setting("proxy_count", "int", 1, (1,),
+            "K: proxies per spectral pixel (1 = the seed's single proxy). Recommended: 16 with "
+            "proxy_combine: clipped_mean and proxy_offset: true (residual 1.04x the noise floor "
+            "instead of 1.84x on the demo data; docs/proxy_count.md)", _S1, low=1),
+    Setting("block_size", "int", 512, (),
+            "spectral pixels per block (unit of work, MPI balance and checkpoints)", _S1, low=1),
+    Setting("candidate_chunk", "int", 4096, (),
+            "candidates per matrix product (kept small so it stays in cache)", _S1, low=64),
+    Setting("blas_threads", "int", 0, (),
+            "BLAS threads per rank; 0 = cores on the node / ranks on the node", _S1, low=0),
+    # ---- stage 2
+    Setting("proxy_combine", "str", "median", (2,),
+            "median | clipped_mean: how K > 1 proxies' values make the background", _S2,
+            choices=("median", "clipped_mean")),
+    Setting("proxy_offset", "bool", False, (2,),
+            "add each proxy's median dark residual (spectral - proxy) to its value", _S2),
+    # ---- stages 3-4
+    Setting("bin_width", "int", 25, (3, 4), "columns per bin (last partial bin kept)", _S34, low=1),
+    # ---- stage 5
+    Setting("fill_negative", "bool", True, (5,),
+            "infill negative pixels too, not only empty ones", _S5),
+    Setting("negative_sigma", "float", 3.0, (5,),
+            "... those below -negative_sigma x their noise; 0 = every negative pixel (the "
+            "seed's rule, biases faint flux up: see README)", _S5, low=0.0),
+    Setting("gain", "float", 1.5, (2, 5),
+            "e-/ADU: photon noise of the signal in the error model", _S5, low=1e-6),
+    Setting("read_noise", "float", 3.5, (2, 5),
+            "e-: floor of the background noise, sqrt(2) x read noise / gain (gain and "
+            "read_noise also floor stage 2's BKG_ERR)", _S5, low=0.0),
+    Setting("lacosmic_contrast", "float", 2.0, (5,),
+            "Laplacian-to-fine-structure contrast (2 for critically sampled)", _S5, low=0.0),
+    Setting("lacosmic_cr_threshold", "float", 5.0, (5,),
+            "Laplacian S/N threshold for a cosmic ray", _S5, low=0.0),
+    Setting("lacosmic_neighbor_threshold", "float", 2.0, (5,),
+            "threshold for neighbours of detected cosmic rays", _S5, low=0.0),
+    Setting("lacosmic_maxiter", "int", 4, (5,), "lacosmic iterations", _S5, low=1),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def by_name(name) -> Setting:
+    """The declaration of key ``name``."""
+    return _BY_NAME[name]
+
+
+def keys_of_stage(number) -> tuple:
+    """The keys that change stage ``number``'s own outputs, in declaration order."""
+    return tuple(s.name for s in SETTINGS if number in s.stages)
+
+
+def path_keys() -> tuple:
+    """Keys holding paths or globs (relative to the config file; recorded by name in headers)."""
+    return tuple(s.name for s in SETTINGS if s.kind in ("path", "glob"))
+
+
+_VALUE_COLUMN = 29
+_WIDTH = 100
+
+
+def render_yaml() -> str:
+    """The repository's ``config.yaml``: every key with its default (or example) and doc."""
+    lines = [
+        "# Proxy Pixel Pipeline configuration, shared by the stage scripts.",
+        "# Relative paths are relative to this file's folder.  Every key but the first",
+        "# five has the default shown; unknown keys are an error.",
+        "# This file runs the pipeline on the demo data made by `make demo`",
+        "# (or `python simulate.py --preset demo --out data/demo`).",
+        "# Generated from proxy_pixel_pipeline/settings.py (python -m proxy_pixel_pipeline.settings).",
+    ]
+    section = None
+    for s in SETTINGS:
+        if s.section != section:
+            section = s.section
+            lines += ["", f"# ---- {section}"]
+        value = s.example if s.required else _yaml_value(s.default)
+        key = f"{s.name}: {value}"
+        width = max(_VALUE_COLUMN, len(key) + 3)
+        wrapped = textwrap.wrap(s.doc, _WIDTH - width - 2) or [""]
+        lines.append(f"{key:<{width}}# {wrapped[0]}")
+        lines += [f"{'':<{width}}# {more}" for more in wrapped[1:]]
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_value(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+if __name__ == "__main__":
+    print(render_yaml(), end="")
