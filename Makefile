@@ -10,17 +10,18 @@ DEMO   ?= data/demo
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+# The package in editable mode with its dependencies (pyproject.toml) and the
+# mpich and test extras (requirements.txt).
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-STAGES := 1_Proxy_Matches 2_Frames 3_Median_Fits 4_Final_Fits 5_Infill
-
+# The stages, in order, from the registry (proxy_pixel_pipeline/registry.py).
 demo: venv
 	$(PY) simulate.py --preset demo --seed 1 --out $(DEMO) --overwrite
-	set -e; for stage in $(STAGES); do \
+	set -e; for stage in $$($(PY) -m proxy_pixel_pipeline.registry); do \
 	    $(MPIEXEC) -n $(NP) $(PY) $$stage.py --config $(DEMO)/config.yaml --overwrite; \
 	done
 	$(PY) make_figures.py --config $(DEMO)/config.yaml

@@ -15,18 +15,9 @@ import time
 from pathlib import Path
 
 
-def _import_simulator():
-    """Import the package, from this script's folder if it is not installed."""
-    try:
-        from proxy_pixel_pipeline import simulate as module
-    except ImportError:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from proxy_pixel_pipeline import simulate as module
-    return module
-
-
 def main(argv=None) -> int:
-    sim = _import_simulator()
+    from proxy_pixel_pipeline import simulate as sim
+
     parser = argparse.ArgumentParser(
         description="Simulate CUTE-like dark and science frames, a spectral mask, a ready "
                     "pipeline config.yaml and the ground truth (truth/).")
@@ -55,6 +46,8 @@ def main(argv=None) -> int:
     except (FileExistsError, ValueError, TypeError) as exc:
         print(f"simulate.py: error: {exc}", file=sys.stderr)
         return 1
+    from proxy_pixel_pipeline import registry
+
     params = sim.PRESETS[args.preset]
     print(f"preset {args.preset}, seed {seed}: wrote {params.n_darks} darks and "
           f"{params.n_science} science frames ({params.n_rows} x {params.n_columns}) "
@@ -65,7 +58,7 @@ def main(argv=None) -> int:
     print(f"  config:        {out / 'config.yaml'}  (give this to the pipeline)")
     if args.overwrite and (out / "output").is_dir():
         print(f"note: {out / 'output'} holds pipeline products of the earlier data; run every "
-              f"stage again from 1_Proxy_Matches.py with --overwrite")
+              f"stage again from {registry.stage(1).script} with --overwrite")
     return 0
 
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Run the five stages of the Proxy Pixel Pipeline as one Slurm job.
+# Run the stages of the Proxy Pixel Pipeline as one Slurm job.
 #
 #   sbatch examples/slurm_pipeline.sh path/to/config.yaml
 #
@@ -7,8 +7,9 @@
 # "On a cluster").  To run the stages as separate, dependent jobs instead,
 # submit one script per stage and chain them:
 #   jid=$(sbatch --parsable --export=STAGES=1_Proxy_Matches examples/slurm_pipeline.sh cfg.yaml)
-#   sbatch --dependency=afterok:$jid --export=STAGES="2_Frames 3_Median_Fits 4_Final_Fits 5_Infill" \
+#   sbatch --dependency=afterok:$jid --export=STAGES="2_Frames 3_Median_Fits ..." \
 #          examples/slurm_pipeline.sh cfg.yaml
+# (`python -m proxy_pixel_pipeline.registry` lists the stages in order.)
 # Resuming after a time-limit kill: resubmit the same job.  Stage 1 keeps its
 # finished blocks in output_dir/.checkpoints and continues from them; stages
 # whose outputs are complete are skipped by listing only the remaining ones
@@ -25,22 +26,23 @@
 set -euo pipefail
 
 CONFIG=${1:-config.yaml}
-STAGES=${STAGES:-"1_Proxy_Matches 2_Frames 3_Median_Fits 4_Final_Fits 5_Infill"}
 # sbatch runs a copy of this script from its spool folder, so "$0" does not locate
 # the pipeline there: use the folder sbatch was called from (the repository, as in
 # the usage line above), else this script's own folder, or set PIPELINE_DIR.
 if [[ -z "${PIPELINE_DIR:-}" ]]; then
-    if [[ -n "${SLURM_SUBMIT_DIR:-}" && -f "$SLURM_SUBMIT_DIR/1_Proxy_Matches.py" ]]; then
+    if [[ -n "${SLURM_SUBMIT_DIR:-}" && -f "$SLURM_SUBMIT_DIR/proxy_pixel_pipeline/registry.py" ]]; then
         PIPELINE_DIR=$SLURM_SUBMIT_DIR
     else
         PIPELINE_DIR=$(cd "$(dirname "$0")/.." && pwd)
     fi
 fi
-if [[ ! -f "$PIPELINE_DIR/1_Proxy_Matches.py" ]]; then
-    echo "error: no 1_Proxy_Matches.py in $PIPELINE_DIR; set PIPELINE_DIR to the pipeline's folder" >&2
+if [[ ! -f "$PIPELINE_DIR/proxy_pixel_pipeline/registry.py" ]]; then
+    echo "error: no proxy_pixel_pipeline/registry.py in $PIPELINE_DIR; set PIPELINE_DIR to the pipeline's folder" >&2
     exit 1
 fi
 PYTHON=${PYTHON:-python}
+# Every stage, in order, unless STAGES names some (the registry lists them).
+STAGES=${STAGES:-$(cd "$PIPELINE_DIR" && "$PYTHON" -m proxy_pixel_pipeline.registry)}
 LAUNCH=${LAUNCH:-srun}           # or: LAUNCH="mpiexec -n $SLURM_NTASKS"
 
 for stage in $STAGES; do

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +13,6 @@ import yaml
 from astropy.io import fits
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 NOISE = 0.5  # ADU, read noise of the twin data set
 
@@ -94,8 +92,7 @@ def run_script(script, *args, ranks=None, check=True, cwd=None):
     cmd = [sys.executable, str(ROOT / script), *map(str, args)]
     if ranks:
         cmd = [mpiexec(), "-n", str(ranks), *cmd]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or ROOT, env=env, timeout=600)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or ROOT, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-import sys
+import importlib.util
 
 import pytest
 
 from conftest import ROOT
 from proxy_pixel_pipeline.simulate import simulate
 
-sys.path.insert(0, str(ROOT / "bench"))
-from extrapolation_floor import floor  # noqa: E402
+
+def _bench_module(name):
+    """A module of bench/ (scripts, not a package), loaded from its file."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+floor = _bench_module("extrapolation_floor").floor
 
 
 @pytest.fixture(scope="module")

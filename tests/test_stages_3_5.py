@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from proxy_pixel_pipeline import registry
 from proxy_pixel_pipeline.config import load_config
 from proxy_pixel_pipeline.layout import Layout
 from proxy_pixel_pipeline.products import read_profile_fits
@@ -12,7 +13,7 @@ from proxy_pixel_pipeline.simulate import simulate
 
 from conftest import run_script
 
-STAGES = ["1_Proxy_Matches.py", "2_Frames.py", "3_Median_Fits.py", "4_Final_Fits.py", "5_Infill.py"]
+STAGES = [s.script for s in registry.STAGES if s.number <= 5]
 
 
 def run_pipeline(config, ranks=None, stages=STAGES):
@@ -118,6 +119,16 @@ def test_stage4_refuses_stale_median_fits(tiny_run):
     assert proc.returncode != 0 and "3_Median_Fits.py" in proc.stderr
     assert "bin_width: 25 in the file, 7 in other.yaml" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_stage_setting_makes_stale_only_what_depends_on_it(tiny_run):
+    """A new proxy rule makes the Final Frames stale, never the Median Frame fits."""
+    config, _ = tiny_run
+    other = config.with_name("other_rule.yaml")
+    other.write_text(config.read_text().replace("proxy_method: median", "proxy_method: lsq"))
+    proc = run_script("4_Final_Fits.py", "--config", other, check=False)
+    assert proc.returncode != 0 and "rerun 2_Frames.py" in proc.stderr
+    assert "median_fits.fits" not in proc.stderr and "3_Median_Fits.py" not in proc.stderr
 
 
 def test_stale_inputs_are_refused_after_an_earlier_stage_reruns(tiny_run, tmp_path):

@@ -1,0 +1,67 @@
+"""The stage registry and the settings' declarations are the one source of both."""
+
+import dataclasses
+import inspect
+
+import pytest
+
+from conftest import ROOT, write_config
+from proxy_pixel_pipeline import registry, settings
+from proxy_pixel_pipeline.config import Config, load_config
+from proxy_pixel_pipeline.layout import Layout
+
+
+def test_every_stage_script_exists_and_no_other():
+    on_disk = sorted(p.name for p in ROOT.glob("[0-9]_*.py"))
+    assert on_disk == sorted(registry.scripts())
+    for stage in registry.STAGES:
+        text = (ROOT / stage.script).read_text()
+        assert f"stage_main({stage.number}, __doc__)" in text
+
+
+def test_stages_read_only_earlier_stages_and_runners_load():
+    for stage in registry.STAGES:
+        assert all(0 < n < stage.number for n in stage.reads)
+        run = stage.load_runner()
+        assert list(inspect.signature(run).parameters)[:2] == ["cfg", "comm"]
+
+
+def test_layout_gives_every_declared_output(tmp_path):
+    layout = Layout(tmp_path)
+    for stage in registry.STAGES:
+        for out in stage.outputs:
+            value = getattr(layout, out.name)
+            path = value("/data/science_007.fits") if out.per_frame else value
+            assert tmp_path in path.parents
+            assert path.name == ("science_007.fits" if out.per_frame else path.name)
+    with pytest.raises(AttributeError, match="no output"):
+        layout.nonsense
+
+
+def test_config_yaml_is_what_the_declarations_render():
+    assert (ROOT / "config.yaml").read_text() == settings.render_yaml(), (
+        "config.yaml differs from proxy_pixel_pipeline/settings.py: regenerate it with "
+        "python -m proxy_pixel_pipeline.settings > config.yaml")
+
+
+def test_config_fields_are_the_declared_settings_and_defaults_are_valid(tmp_path):
+    names = [f.name for f in dataclasses.fields(Config) if f.name not in ("source", "as_written")]
+    assert sorted(names) == sorted(s.name for s in settings.SETTINGS)
+    cfg = load_config(write_config(tmp_path))
+    for s in settings.SETTINGS:
+        assert all(n in {st.number for st in registry.STAGES} for n in s.stages), s.name
+        if not s.required:
+            assert getattr(cfg, s.name) == s.default
+        if s.choices and not s.required:
+            assert s.default in s.choices
+
+
+def test_a_stage_digest_ignores_settings_of_stages_it_does_not_read(tmp_path):
+    a = load_config(write_config(tmp_path))
+    b = load_config(write_config(tmp_path, proxy_method="lsq"))
+    # Stage 3 reads only the science frames: the match table's rule does not concern it.
+    assert a.digest(3) == b.digest(3)
+    # Stages that read the match table, directly or through stage 2, do change.
+    assert all(a.digest(n) != b.digest(n) for n in (1, 2, 4, 5))
+    c = load_config(write_config(tmp_path, lacosmic_maxiter=2))
+    assert all(a.digest(n) == c.digest(n) for n in (1, 2, 3, 4)) and a.digest(5) != c.digest(5)
