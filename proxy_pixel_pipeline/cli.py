@@ -17,7 +17,7 @@ import traceback
 __all__ = ["stage_main"]
 
 
-def stage_main(stage, description, argv=None):
+def stage_main(stage, description, run=None, argv=None):
     """Parse the common arguments and run one stage.
 
     Parameters
@@ -26,6 +26,8 @@ def stage_main(stage, description, argv=None):
         Stage number (:mod:`.registry`): its runner is called.
     description : str
         ``--help`` text.
+    run : callable(cfg, comm, overwrite), optional
+        Runner to call instead of the registry's (tests use this).
     argv : list of str, optional
         Arguments (default ``sys.argv[1:]``).
 
@@ -60,7 +62,8 @@ def stage_main(stage, description, argv=None):
     try:
         cfg = load_config(args.config)
         log.info("stage %d on %d rank(s), config %s", stage, comm.size, args.config)
-        registry.stage(stage).load_runner()(cfg, comm, overwrite=args.overwrite)
+        run = run or registry.stage(stage).load_runner()
+        run(cfg, comm, overwrite=args.overwrite)
     except (PipelineError, OSError, MemoryError, KeyboardInterrupt) as exc:
         _fail(comm, stage, exc, args.verbose, expected=isinstance(exc, PipelineError))
         return 1
