@@ -10,6 +10,7 @@ rank aborts the whole job so that no rank hangs in a collective.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 import traceback
@@ -49,6 +50,7 @@ def stage_main(stage, description, run=None, argv=None):
     from . import registry
     from .config import load_config
     from .errors import PipelineError
+    from .lock import output_lock
     from .logs import setup_logging
     from .parallel import world
 
@@ -63,7 +65,9 @@ def stage_main(stage, description, run=None, argv=None):
         cfg = load_config(args.config)
         log.info("stage %d on %d rank(s), config %s", stage, comm.size, args.config)
         run = run or registry.stage(stage).load_runner()
-        run(cfg, comm, overwrite=args.overwrite)
+        # Rank 0 does all file work: it alone holds the output folder's lock.
+        with output_lock(cfg.output_dir, stage) if comm.rank == 0 else contextlib.nullcontext():
+            run(cfg, comm, overwrite=args.overwrite)
     except (PipelineError, OSError, MemoryError, KeyboardInterrupt) as exc:
         _fail(comm, stage, exc, args.verbose, expected=isinstance(exc, PipelineError))
         return 1
