@@ -28,7 +28,7 @@ from .atomic import atomic_path
 from .config import PATH_KEYS
 from .errors import PipelineError
 
-__all__ = ["read_image", "read_stack", "read_mask", "write_fits", "read_table", "observation_header", "run_id",
+__all__ = ["read_image", "read_stack", "check_frames", "read_mask", "write_fits", "read_table", "observation_header", "run_id",
            "parent_runs", "RUN_ID"]
 
 # Identifies this process's run of a stage in every file it writes (rank 0 writes).
@@ -103,6 +103,47 @@ def read_stack(paths, missing_value=None, shape=None, dtype=np.float32) -> np.nd
                 f"{path}: shape {image.shape} differs from {stack.shape[1:]} of {paths[0]}")
         stack[i] = image
     return stack
+
+
+def check_frames(paths, shape):
+    """Check, from their headers and sizes only, that frames can be read and fit ``shape``.
+
+    A stage calls this for every frame it will read before it writes
+    anything, so that a bad frame stops the run with its name instead of
+    halfway through.
+
+    Parameters
+    ----------
+    paths : sequence of Path
+    shape : (int, int)
+        Rows and columns every frame must have (the spectral mask's).
+
+    Raises
+    ------
+    PipelineError
+        The first frame that is unreadable, truncated, not 2D or of another shape.
+    """
+    for path in map(Path, paths):
+        try:
+            with warnings.catch_warnings(), fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+                warnings.simplefilter("ignore")       # astropy's truncation warning: ours is below
+                hdu = next((h for h in hdul if h.is_image and h.header.get("NAXIS", 0) > 0), None)
+                if hdu is None:
+                    raise PipelineError(f"{path}: no image data in any HDU")
+                found = tuple(hdu.header[f"NAXIS{n}"] for n in range(hdu.header["NAXIS"], 0, -1))
+                end = hdu._data_offset + hdu._data_size     # bytes the data need (no read)
+        except PipelineError:
+            raise
+        except FileNotFoundError:
+            raise PipelineError(f"{path}: file not found") from None
+        except Exception as exc:
+            raise PipelineError(f"{path}: cannot read FITS ({_one_line(exc)})") from None
+        if len(found) != 2:
+            raise PipelineError(f"{path}: image must be 2D, got shape {found}")
+        if found != tuple(shape):
+            raise PipelineError(f"{path}: shape {found} differs from the spectral mask's {tuple(shape)}")
+        if path.stat().st_size < end:
+            raise PipelineError(f"{path}: file is truncated ({path.stat().st_size} of {end} bytes)")
 
 
 def read_mask(path, shape=None) -> np.ndarray:

@@ -99,7 +99,7 @@ def _same_value(a, b):
     return float(a) == float(b) if number(a) and number(b) else a == b
 
 
-def map_frames(comm, n_frames, read, compute, write, group=None):
+def map_frames(comm, n_frames, read, compute, write, group=None, done=None):
     """Process frames in parallel: rank 0 reads and writes, ranks compute.
 
     Frames go through in groups (``group`` frames, default 4 per rank) to bound
@@ -116,11 +116,21 @@ def map_frames(comm, n_frames, read, compute, write, group=None):
         Any rank: outputs for a stack of inputs, each with the frames on axis 0.
     write : callable(i, dict of name -> ndarray)
         Rank 0: store frame ``i``'s outputs.
+    done : callable(i) -> bool, optional
+        Rank 0: whether frame ``i`` was finished by an earlier, interrupted
+        run (it is skipped).
     """
     group = group or 4 * comm.size
     log = get_logger()
-    for start in range(0, n_frames, group):
-        ids = range(start, min(start + group, n_frames))
+    todo = None
+    if comm.rank == 0:
+        todo = [i for i in range(n_frames) if done is None or not done(i)]
+        if len(todo) < n_frames:
+            log.info("resuming: %d of %d frames done in an earlier run", n_frames - len(todo), n_frames)
+    todo = comm.bcast(todo)
+    finished = n_frames - len(todo)
+    for start in range(0, len(todo), group):
+        ids = todo[start:start + group]
         stack = np.stack([read(i) for i in ids]) if comm.rank == 0 else None
         counts = partition(len(ids), comm.size)
         local = scatter_rows(comm, stack, counts)
@@ -129,4 +139,5 @@ def map_frames(comm, n_frames, read, compute, write, group=None):
         if comm.rank == 0:
             for k, i in enumerate(ids):
                 write(i, {name: value[k] for name, value in gathered.items()})
-            log.info("frames %d-%d of %d done", ids[0] + 1, ids[-1] + 1, n_frames)
+            finished += len(ids)
+            log.info("%d of %d frames done", finished, n_frames)

@@ -15,13 +15,14 @@ import warnings
 import numpy as np
 from astropy.io import fits
 
-from ..errors import PipelineError
-from ..fits_io import header_values, observation_header, read_image, read_mask, write_fits
+from ..fits_io import (check_frames, header_values, observation_header, read_image, read_mask,
+                       write_fits)
 from ..frames import background_frame, final_frame
 from ..layout import Layout
 from ..logs import get_logger
 from ..parallel import bcast_array
 from ..products import read_matches
+from ..staging import StagedOutputs
 from .common import check_previous, map_frames, match_inputs, refuse_overwrite
 
 __all__ = ["run"]
@@ -39,11 +40,20 @@ def run(cfg, comm, overwrite=False):
     """
     log = get_logger()
     layout = Layout(cfg.output_dir)
-    science_paths = spectral = proxy = shape = offsets = n_darks = level_bias = None
+    science_paths = spectral = proxy = shape = offsets = n_darks = level_bias = staged = None
+    finished = False
     if comm.rank == 0:
+        # Every input checked before anything is written.
         check_previous(layout.matches, cfg, 1, raw_inputs=match_inputs(cfg))
         science_paths = cfg.science_paths()
+        shape = read_mask(cfg.spectral_mask).shape
+        check_frames(science_paths, shape)
         refuse_overwrite(layout.stage_outputs(2, science_paths), overwrite)
+        staged = StagedOutputs(cfg, 2, inputs=[layout.matches], science_paths=science_paths)
+        finished = staged.begin()
+    if comm.bcast(finished):
+        return
+    if comm.rank == 0:
         spectral, proxy, table = read_matches(layout.matches)
         res_median, n_samples = (np.asarray(table[c], float).reshape(proxy.shape[:2])
                                  for c in ("RES_MEDIAN", "N_SAMPLES"))
@@ -54,7 +64,6 @@ def run(cfg, comm, overwrite=False):
             level_bias = np.nanmean(np.where(has, res_median, np.nan), axis=1)
         if cfg.proxy_offset:
             offsets, level_bias = res_median, np.zeros_like(level_bias)
-        shape = read_mask(cfg.spectral_mask).shape
         log.info("%d science frames, %d spectral pixels, %d proxies each",
                  len(science_paths), len(spectral), proxy.shape[1])
         _warn_if_beyond_dark_temperatures(layout.matches, science_paths, log)
@@ -68,10 +77,7 @@ def run(cfg, comm, overwrite=False):
     shape = comm.bcast(shape)
 
     def read(i):
-        image = read_image(science_paths[i], cfg.missing_value)
-        if image.shape != shape:
-            raise PipelineError(f"{science_paths[i]}: shape {image.shape} differs from the "
-                                f"spectral mask's {shape}")
+        image = read_image(science_paths[i], cfg.missing_value)   # shape checked up front
         if np.isnan(image).all():
             log.warning("%s: every pixel is missing", science_paths[i])
         return image
@@ -102,15 +108,17 @@ def run(cfg, comm, overwrite=False):
             ext[0].header["BUNIT"] = "adu"
             ext[0].header["COMMENT"] = ("one-sigma uncertainty of the background from the proxies' "
                                         "spread and matched level")
-        write_fits(layout.background(src), out["background"], stage=2, config=cfg,
+        write_fits(staged.layout.background(src), out["background"], stage=2, config=cfg,
                    inputs=[src, layout.matches],
                    header=header, extensions=ext, bunit="adu")
-        write_fits(layout.final_no_infill(src), out["final"], stage=2, config=cfg,
+        write_fits(staged.layout.final_no_infill(src), out["final"], stage=2, config=cfg,
                    inputs=[src, layout.matches],
                    header=header, bunit="adu")
 
-    map_frames(comm, len(science_paths), read, compute, write)
+    map_frames(comm, len(science_paths), read, compute, write,
+               done=lambda i: staged.frame_done(science_paths[i]))
     if comm.rank == 0:
+        staged.commit()
         log.info("wrote %d background and final frames under %s", len(science_paths), layout.root)
 
 

@@ -1,0 +1,132 @@
+"""Write a stage's outputs beside the old ones, swap them in once the stage succeeded.
+
+A stage run writes into ``output_dir/.staging/stage<N>/`` (the same layout as
+``output_dir``).  Only when every output is written are they moved into place,
+so a run that fails or is killed leaves the previous run's products intact.
+The staging folder is keyed by everything its files depend on (pipeline
+version, the stage's config digest, the input files): a rerun of the same
+command after a kill finds the frames already finished and computes only the
+rest, with the same RUNID, so the products equal those of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from . import __version__, fits_io
+from .atomic import write_text
+from .checkpoint import run_key
+from .layout import Layout
+from .logs import get_logger
+
+__all__ = ["StagedOutputs"]
+
+_KEY_FILE = "RUN.json"
+_COMMITTING = "COMMITTING"
+
+
+class StagedOutputs:
+    """The outputs of one stage run, staged until :meth:`commit`.
+
+    Parameters
+    ----------
+    cfg : Config
+    stage : int
+        The stage (:mod:`.registry`).
+    inputs : sequence of Path
+        Every file the outputs are made from (frames, earlier products): a
+        change to any of them makes earlier staged files useless.
+    science_paths : sequence of Path
+        Science frames, for the stage's per-frame outputs.
+
+    Attributes
+    ----------
+    layout : Layout
+        Where the stage writes (inside the staging folder).
+    """
+
+    def __init__(self, cfg, stage, inputs=(), science_paths=()):
+        self.stage = stage
+        self.final = Layout(cfg.output_dir)
+        self.root = self.final.root / ".staging" / f"stage{stage}"
+        self.layout = Layout(self.root)
+        self.science_paths = list(science_paths)
+        self.key = run_key(__version__, cfg.digest(stage), files=[*inputs, *self.science_paths])
+
+    def begin(self) -> bool:
+        """Prepare the staging folder; resume an interrupted run of the same key.
+
+        Returns
+        -------
+        bool
+            True if an earlier run of the same key had finished and was being
+            swapped in when it stopped: the swap is completed and nothing is
+            left to do.
+        """
+        log = get_logger()
+        recorded = self._recorded()
+        if recorded.get("key") == self.key:
+            fits_io.RUN_ID = recorded["runid"]        # one RUNID for all of this run's files
+            if (self.root / _COMMITTING).exists():
+                log.info("completing the swap of an earlier run's outputs")
+                self._move_all()
+                return True
+            n = sum(map(self.done, self._pairs()))
+            if n:
+                log.info("resuming: %d of %d outputs done in an earlier run", n, len(self._pairs()))
+            return False
+        if self.root.exists():
+            log.info("discarding the unfinished outputs of a run with other inputs or settings")
+            shutil.rmtree(self.root)
+        self.root.mkdir(parents=True)
+        write_text(self.root / _KEY_FILE, json.dumps({"key": self.key, "runid": fits_io.RUN_ID}))
+        return False
+
+    def done(self, pair) -> bool:
+        """Whether the staged file of ``(staged, final)`` is already written."""
+        return Path(pair[0]).is_file()
+
+    def frame_done(self, science) -> bool:
+        """Whether every per-frame output of ``science`` is already staged."""
+        return all(Path(getattr(self.layout, out.name)(science)).is_file()
+                   for out in self._per_frame_outputs())
+
+    def commit(self):
+        """Move every staged output into place and remove the staging folder."""
+        missing = [s for s, _ in self._pairs() if not Path(s).is_file()]
+        if missing:
+            raise RuntimeError(f"stage {self.stage}: {len(missing)} outputs were not written, "
+                               f"e.g. {missing[0]}")
+        write_text(self.root / _COMMITTING, "")
+        self._move_all()
+
+    # ------------------------------------------------------------------
+    def _per_frame_outputs(self):
+        from . import registry
+
+        return [o for o in registry.stage(self.stage).outputs if o.per_frame]
+
+    def _pairs(self):
+        staged = self.layout.stage_outputs(self.stage, self.science_paths)
+        final = self.final.stage_outputs(self.stage, self.science_paths)
+        return [(s, f) for s, f in zip(staged, final) if ".checkpoints" not in Path(s).parts]
+
+    def _move_all(self):
+        for staged, final in self._pairs():
+            if Path(staged).is_file():
+                Path(final).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staged, final)
+        shutil.rmtree(self.root, ignore_errors=True)
+        try:
+            self.root.parent.rmdir()        # .staging, if no other stage uses it
+        except OSError:
+            pass
+
+    def _recorded(self) -> dict:
+        try:
+            return json.loads((self.root / _KEY_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
