@@ -17,6 +17,7 @@ from ..logs import get_logger
 from ..products import read_profile_fits
 from ..flags import FitFlag
 from ..profiles import ProfileFits, binned_profiles, fit_final_profiles
+from ..staging import StagedOutputs
 from .common import check_previous, map_frames, refuse_overwrite
 from .median_fits import fits_to_records, records_to_fits, summarize
 
@@ -35,7 +36,8 @@ def run(cfg, comm, overwrite=False):
     """
     log = get_logger()
     layout = Layout(cfg.output_dir)
-    paths = reference = None
+    paths = reference = staged = None
+    finished = False
     if comm.rank == 0:
         check_previous(layout.median_fits, cfg, 3)
         paths = cfg.science_paths()
@@ -43,7 +45,12 @@ def run(cfg, comm, overwrite=False):
             check_previous(layout.final_no_infill(p), cfg, 2,
                            made_from=[layout.matches])
         refuse_overwrite(layout.stage_outputs(4, paths), overwrite)
+        staged = StagedOutputs(cfg, 4, science_paths=paths,
+                               inputs=[layout.median_fits, *map(layout.final_no_infill, paths)])
+        finished = staged.begin()
         reference = fits_to_records(read_profile_fits(layout.median_fits))
+    if comm.bcast(finished):
+        return
     paths = comm.bcast(paths)
     reference = records_to_fits(comm.bcast(reference))
     empty = fits_to_records(ProfileFits.empty(len(reference)))
@@ -66,9 +73,10 @@ def run(cfg, comm, overwrite=False):
         hdr = fits.Header()
         hdr["BINWIDTH"] = (cfg.bin_width, "columns per bin")
         hdr["NFALLBCK"] = (int(np.count_nonzero(result.flag & FitFlag.FALLBACK)), "bins using the scaled median fit")
-        write_fits(layout.final_fits(paths[i]), None, stage=4, config=cfg, header=hdr,
+        write_fits(staged.layout.final_fits(paths[i]), None, stage=4, config=cfg, header=hdr,
                    inputs=[layout.final_no_infill(paths[i]), layout.median_fits], extensions=[hdu])
 
-    map_frames(comm, len(paths), read, compute, write)
+    map_frames(comm, len(paths), read, compute, write, done=lambda i: staged.frame_done(paths[i]))
     if comm.rank == 0:
+        staged.commit()
         log.info("wrote %d final-frame fit tables under %s", len(paths), layout.root / "final_fits")

@@ -19,11 +19,12 @@ import numpy as np
 from scipy.ndimage import binary_dilation
 from astropy.io import fits
 
-from ..fits_io import read_mask, read_stack, write_fits
+from ..fits_io import check_frames, read_mask, read_stack, write_fits
 from ..layout import Layout
 from ..logs import get_logger
 from ..parallel import gather_rows, partition, scatter_rows
 from ..profiles import FitFlag, ProfileFits, binned_profiles, fit_median_profiles
+from ..staging import StagedOutputs
 from .common import refuse_overwrite
 
 __all__ = ["run", "fits_to_records", "records_to_fits", "trace_band"]
@@ -76,14 +77,18 @@ def run(cfg, comm, overwrite=False):
     layout = Layout(cfg.output_dir)
     profiles = edges = None
     if comm.rank == 0:
-        refuse_overwrite(layout.stage_outputs(3), overwrite)
         paths = cfg.science_paths()
+        mask = read_mask(cfg.spectral_mask)
+        check_frames(paths, mask.shape)
+        refuse_overwrite(layout.stage_outputs(3), overwrite)
+        staged = StagedOutputs(cfg, 3, inputs=[cfg.spectral_mask], science_paths=paths)
+        staged.begin()      # nothing to resume: the two files are written at the end
         stack = read_stack(paths, cfg.missing_value)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)   # pixels missing in every frame
             median = np.nanmedian(stack, axis=0).astype(np.float32)
         del stack
-        band = trace_band(read_mask(cfg.spectral_mask, median.shape))
+        band = trace_band(mask)
         edges, profiles = binned_profiles(np.where(band, median, np.nan), cfg.bin_width)
         log.info("Median Frame of %d science frames; %d bins of %d columns", len(paths),
                  len(profiles), cfg.bin_width)
@@ -99,13 +104,14 @@ def run(cfg, comm, overwrite=False):
         log.info("median fits: %s", summarize(table))
         hdr = fits.Header()
         hdr["BINWIDTH"] = (cfg.bin_width, "columns per bin")
-        write_fits(layout.median_frame, median, stage=3, config=cfg, inputs=paths, bunit="adu",
+        write_fits(staged.layout.median_frame, median, stage=3, config=cfg, inputs=paths, bunit="adu",
                    header=hdr, overwrite=True)
         fits_hdu = fits.table_to_hdu(table.to_table())
         fits_hdu.name = "FITS"
         prof_hdu = fits.ImageHDU(profiles.astype(np.float32), name="PROFILES")
         prof_hdu.header["BUNIT"] = "adu"
         prof_hdu.header["COMMENT"] = "binned median column profiles, one row per bin"
-        write_fits(layout.median_fits, None, stage=3, config=cfg, inputs=paths, header=hdr,
+        write_fits(staged.layout.median_fits, None, stage=3, config=cfg, inputs=paths, header=hdr,
                    extensions=[fits_hdu, prof_hdu], overwrite=True)
+        staged.commit()
         log.info("wrote %s and %s", layout.median_frame, layout.median_fits)
