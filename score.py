@@ -3,22 +3,16 @@
 
 Usage: ``python score.py --config data/demo/config.yaml [--truth DIR]``
 Writes ``<output_dir>/score.json`` and prints a table.  The metrics are
-defined in :mod:`proxy_pixel_pipeline.score`.
+defined in the modules of :mod:`proxy_pixel_pipeline.score`.
 """
 
 import argparse
 import sys
 from pathlib import Path
 
-
-def _import_score():
-    """Import the package, from this script's folder if it is not installed."""
-    try:
-        from proxy_pixel_pipeline import score as module
-    except ImportError:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from proxy_pixel_pipeline import score as module
-    return module
+from proxy_pixel_pipeline import score
+from proxy_pixel_pipeline.config import load_config
+from proxy_pixel_pipeline.errors import PipelineError
 
 
 def main(argv=None) -> int:
@@ -37,10 +31,6 @@ def main(argv=None) -> int:
     parser.add_argument("--output", type=Path, default=None, metavar="FILE",
                         help="JSON file to write (default: <output_dir>/score.json)")
     args = parser.parse_args(argv)
-
-    score = _import_score()
-    from proxy_pixel_pipeline.errors import PipelineError
-    from proxy_pixel_pipeline.config import load_config
 
     try:
         scores = score.score_run(args.config, truth_dir=args.truth, cr_nsigma=args.cr_nsigma)

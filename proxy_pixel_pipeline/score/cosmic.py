@@ -1,0 +1,103 @@
+"""Cosmic-ray metrics: stage-5 cosmic-ray detection against the truth (section ``cosmic``).
+
+Per-pixel noise ``sigma = sqrt((BG - bias)/gain + SIG/gain +
+(read_noise/gain)**2)`` ADU (shot noise of dark and signal, read noise; truth
+header GAIN, RDNOISE, BIAS; negative terms count as 0), i.e. stage 5's
+:func:`~proxy_pixel_pipeline.infill.error_model` of the true signal with the
+pixel's true dark and read noise as the background noise.  Truth CR pixels:
+in-trace, not missing, ``CR > cr_nsigma * sigma`` (default 5: fainter
+deposits are lost in the noise).  Non-CR pixels: in-trace, not missing,
+``CR == 0``.  Faint deposits (``0 < CR <= threshold``) count in neither.
+
+``recall`` = flagged truth-CR pixels / truth-CR pixels;
+``false_positive_rate`` = flagged non-CR pixels / non-CR pixels;
+``precision`` = flagged truth-CR / (flagged truth-CR + flagged non-CR).
+Flags: the ``COSMIC`` extension of ``final/``.  Also the counts behind them
+(``n_truth``, ``n_found``, ``n_non_cr``, ``n_false``), the faint deposits
+(``n_faint``, ``n_faint_flagged``) and every flagged pixel (``n_flagged``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..infill import error_model
+from .inputs import stage_number
+from .stats import as_float
+
+__all__ = ["CosmicMetrics", "pixel_noise"]
+
+
+def pixel_noise(signal, background, gain, read_noise, bias):
+    """True one-sigma noise of each pixel, ADU.
+
+    Parameters
+    ----------
+    signal, background : ndarray
+        True expected signal and background (bias + dark current), ADU.
+    gain : float
+        e-/ADU.
+    read_noise : float
+        e-.
+    bias : float
+        ADU.
+
+    Returns
+    -------
+    ndarray
+    """
+    dark_and_read = np.sqrt(np.clip(background - bias, 0, None) / gain + (read_noise / gain) ** 2)
+    return error_model(signal, dark_and_read, gain)
+
+
+class CosmicMetrics:
+    """Counts truth cosmic-ray pixels and stage 5's flags frame by frame.
+
+    Parameters
+    ----------
+    run : RunInputs
+    cr_nsigma : float
+        A truth cosmic-ray pixel holds more than this many times its noise.
+    """
+
+    def __init__(self, run, cr_nsigma=5.0):
+        self.run = run
+        self.cr_nsigma = float(cr_nsigma)
+        self.counts = dict.fromkeys(("truth", "found", "nonc", "false", "faint", "faint_flagged",
+                                     "flagged"), 0)
+
+    def add(self, frame):
+        """Add one :class:`~.inputs.Frame` (nothing without stage 5)."""
+        if frame.stage5 is None:
+            return
+        truth, valid, flagged, cr = self.run.truth, frame.valid, frame.flagged, frame.cosmic
+        noise = pixel_noise(frame.signal, frame.background, truth.gain, truth.read_noise,
+                            truth.bias)
+        strong = valid & (cr > self.cr_nsigma * noise)
+        faint = valid & (cr > 0) & ~strong
+        none = valid & (cr == 0)
+        c = self.counts
+        c["truth"] += int(strong.sum())
+        c["found"] += int((strong & flagged).sum())
+        c["nonc"] += int(none.sum())
+        c["false"] += int((none & flagged).sum())
+        c["faint"] += int(faint.sum())
+        c["faint_flagged"] += int((faint & flagged).sum())
+        c["flagged"] += int((valid & flagged).sum())
+
+    def result(self, notes) -> dict:
+        """``{"cosmic": section}``, the section None without stage 5 (notes say so)."""
+        if self.run.stage5_paths is None:
+            notes.append(f"cosmic: no stage {stage_number('final')} frames, "
+                         f"cosmic-ray recall not scored")
+            return {"cosmic": None}
+        c = self.counts
+        tp_fp = c["found"] + c["false"]
+        return {"cosmic": {
+            "nsigma": self.cr_nsigma, "n_truth": c["truth"], "n_found": c["found"],
+            "recall": as_float(c["found"] / c["truth"]) if c["truth"] else None,
+            "n_non_cr": c["nonc"], "n_false": c["false"],
+            "false_positive_rate": as_float(c["false"] / c["nonc"]) if c["nonc"] else None,
+            "precision": as_float(c["found"] / tp_fp) if tp_fp else None,
+            "n_faint": c["faint"], "n_faint_flagged": c["faint_flagged"],
+            "n_flagged": c["flagged"]}}
