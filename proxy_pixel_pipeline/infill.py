@@ -24,7 +24,7 @@ import numpy as np
 from lacosmic import remove_cosmics
 from scipy import ndimage
 
-__all__ = ["infill", "remove_cosmic_rays", "error_model"]
+__all__ = ["infill", "remove_cosmic_rays", "error_model", "background_noise_image"]
 
 
 def _float_copy(a):
@@ -125,6 +125,40 @@ def error_model(signal, background_noise, gain):
     background_noise = np.asarray(background_noise, dtype=float)
     with np.errstate(invalid="ignore"):
         return np.sqrt(np.maximum(signal, 0.0) / gain + background_noise**2)
+
+
+def background_noise_image(spectral, table, shape, gain, read_noise):
+    """Per-pixel noise (ADU) of the background subtraction, from the match table.
+
+    The residual std of spectral - proxy over the darks already holds both
+    pixels' read and dark shot noise; with K proxies combined, the proxies'
+    share shrinks, which this deliberately ignores (a conservative error).
+    It never goes below the read noise of two pixels, ``sqrt(2) * read_noise
+    / gain``; pixels without a proxy take the median.
+
+    Parameters
+    ----------
+    spectral : ndarray of int, shape (n, 2)
+    table : astropy.table.Table
+        Stage 1's ``MATCHES`` table (column ``RES_STD``, ADU).
+    shape : (int, int)
+    gain : float
+        e-/ADU (typ. 1.5).
+    read_noise : float
+        e- (typ. 3.5).
+
+    Returns
+    -------
+    ndarray of float32, shape ``shape``
+        Noise in ADU (the typical value outside the spectral pixels).
+    """
+    floor = np.sqrt(2.0) * read_noise / gain
+    std = np.asarray(table["RES_STD"], float)
+    std = std[:, 0] if std.ndim == 2 else std
+    typical = max(np.nanmedian(std), floor) if np.isfinite(std).any() else floor
+    noise = np.full(shape, typical, np.float32)
+    noise[spectral[:, 0], spectral[:, 1]] = np.where(np.isfinite(std), np.maximum(std, floor), typical)
+    return noise
 
 
 def _fill_nearest(data, bad):

@@ -61,6 +61,7 @@ __all__ = [
     "binned_profiles",
     "fit_median_profiles",
     "fit_final_profiles",
+    "scale_reference",
     "model_frame",
 ]
 
@@ -685,34 +686,56 @@ def fit_median_profiles(profiles, rows=None, *, edges=None, sigma=None, merge_se
 # Stage 4: Final Frames
 # --------------------------------------------------------------------------
 
-def _scale_reference(d, ref_params):
-    """Linear least squares ``data = k * shape + c`` of the reference shape.
+def scale_reference(y, profile, ref_params, weights=None, absolute=False):
+    """Linear least squares ``profile = k * shape + c`` of a reference fit's shape.
 
-    Returns ``(k, c, k_err, c_err, chi2_red)``.  ``k`` is kept >= 0 (a
-    negative trace makes no sense; ``c`` is then the weighted mean).  With
-    fewer than 3 samples, or a reference that is ~0 over the data rows, ``k``
-    cannot be measured: ``k = 1`` (unscaled reference) and only ``c`` is fitted.
+    ``shape`` is the reference double Gaussian without its offset.  ``k`` is
+    kept >= 0 (a negative trace makes no sense; ``c`` is then the weighted
+    mean).  With fewer than 3 samples, or a reference that is ~0 over the
+    data rows, ``k`` cannot be measured: ``k = 1`` (unscaled reference) and
+    only ``c`` is fitted.  Stage 4 uses it for its fallback fits; the figures
+    to draw the Median Frame fit over a Final Frame's profile.
+
+    Parameters
+    ----------
+    y : ndarray, shape (n,)
+        Rows of the samples (finite values only).
+    profile : ndarray, shape (n,)
+        The samples, ADU.
+    ref_params : sequence of 7 float
+        Reference fit, in the order of :data:`PARAM_NAMES`.
+    weights : ndarray, shape (n,), optional
+        ``1 / sigma`` of each sample; default all ones.
+    absolute : bool
+        The weights are true ``1 / sigma`` (the errors are not rescaled by
+        the reduced chi-square).
+
+    Returns
+    -------
+    (float, float, float, float, float)
+        ``k, c, k_err, c_err, chi2_red`` (errors and chi-square NaN when
+        ``k`` could not be measured).
     """
-    shape = double_gaussian(d.y, *ref_params[:6], 0.0)
-    n = len(d.y)
-    w = d.w
+    shape = double_gaussian(y, *ref_params[:6], 0.0)
+    n = len(y)
+    w = np.ones(n) if weights is None else weights
     ww = w * w
     level = abs(ref_params[0]) + abs(ref_params[3])
     if n >= 3 and np.max(np.abs(shape)) > 1e-3 * level:
         a = np.column_stack([shape, np.ones(n)]) * w[:, None]
-        (k, c), *_ = np.linalg.lstsq(a, d.p * w, rcond=None)
+        (k, c), *_ = np.linalg.lstsq(a, profile * w, rcond=None)
         if k < 0:
             k = 0.0
-            c = np.sum(d.p * ww) / np.sum(ww)
-        ssr = float(np.sum(((k * shape + c - d.p) * w) ** 2))
+            c = np.sum(profile * ww) / np.sum(ww)
+        ssr = float(np.sum(((k * shape + c - profile) * w) ** 2))
         chi2_red = ssr / (n - 2)
         with np.errstate(all="ignore"):
             cov = np.linalg.pinv(a.T @ a)
-        if not d.absolute:
+        if not absolute:
             cov = cov * chi2_red
         k_err, c_err = np.sqrt(np.clip(np.diag(cov), 0, None))
         return float(k), float(c), float(k_err), float(c_err), chi2_red
-    c = np.sum((d.p - shape) * ww) / np.sum(ww)
+    c = np.sum((profile - shape) * ww) / np.sum(ww)
     return 1.0, float(c), np.nan, np.nan, np.nan
 
 
@@ -728,7 +751,7 @@ def _fallback(ref_params, ref_errors, k, c, k_err, c_err):
 def _fit_final_bin(d, ref_params, ref_errors, ref_single, scale_limits, max_nfev):
     """Fixed-ratio fit of one bin; returns (params, errors, chi2_red, flag)."""
     n = len(d.y)
-    k, c, k_err, c_err, chi2_lin = _scale_reference(d, ref_params)
+    k, c, k_err, c_err, chi2_lin = scale_reference(d.y, d.p, ref_params, d.w, d.absolute)
     base = FitFlag.SINGLE if ref_single else FitFlag.GOOD
     fallback = _fallback(ref_params, ref_errors, k, c, k_err, c_err)
     n_min = _MIN_POINTS_SINGLE if ref_single else _MIN_POINTS_DOUBLE - 1

@@ -18,44 +18,16 @@ import numpy as np
 from astropy.io import fits
 
 from ..fits_io import observation_header, read_image, write_fits
-from ..infill import error_model, infill, remove_cosmic_rays
+from ..infill import background_noise_image, error_model, infill, remove_cosmic_rays
 from ..layout import Layout
 from ..logs import get_logger
 from ..parallel import bcast_array
 from ..products import read_matches, read_profile_fits, read_spectral_mask
 from ..profiles import model_frame
+from ..staging import StagedOutputs
 from .common import check_previous, map_frames, refuse_overwrite
 
-__all__ = ["run", "background_noise_image"]
-
-
-def background_noise_image(spectral, table, shape, gain, read_noise):
-    """Per-pixel noise (ADU) of the background subtraction, from the match table.
-
-    The residual std of spectral - proxy over the darks already holds both
-    pixels' read and dark shot noise; with K proxies combined, the proxies'
-    share shrinks, which this deliberately ignores (a conservative error).
-    It never goes below the read noise of two pixels, ``sqrt(2) * read_noise
-    / gain``; pixels without a proxy take the median.
-
-    Parameters
-    ----------
-    spectral : ndarray of int, shape (n, 2)
-    table : astropy.table.Table
-        Stage 1's ``MATCHES`` table (column ``RES_STD``, ADU).
-    shape : (int, int)
-    gain : float
-        e-/ADU (typ. 1.5).
-    read_noise : float
-        e- (typ. 3.5).
-    """
-    floor = np.sqrt(2.0) * read_noise / gain
-    std = np.asarray(table["RES_STD"], float)
-    std = std[:, 0] if std.ndim == 2 else std
-    typical = max(np.nanmedian(std), floor) if np.isfinite(std).any() else floor
-    noise = np.full(shape, typical, np.float32)
-    noise[spectral[:, 0], spectral[:, 1]] = np.where(np.isfinite(std), np.maximum(std, floor), typical)
-    return noise
+__all__ = ["run"]
 
 
 def run(cfg, comm, overwrite=False):
@@ -70,7 +42,8 @@ def run(cfg, comm, overwrite=False):
     """
     log = get_logger()
     layout = Layout(cfg.output_dir)
-    paths = region = noise = None
+    paths = region = noise = staged = None
+    finished = False
     if comm.rank == 0:
         check_previous(layout.matches, cfg, 1)
         paths = cfg.science_paths()
@@ -80,6 +53,12 @@ def run(cfg, comm, overwrite=False):
             check_previous(layout.final_fits(p), cfg, 4,
                            made_from=[layout.final_no_infill(p), layout.median_fits])
         refuse_overwrite(layout.stage_outputs(5, paths), overwrite)
+        staged = StagedOutputs(cfg, 5, science_paths=paths, inputs=[
+            layout.matches, *map(layout.final_no_infill, paths), *map(layout.final_fits, paths)])
+        finished = staged.begin()
+    if comm.bcast(finished):
+        return
+    if comm.rank == 0:
         spectral, _, table = read_matches(layout.matches)
         region = read_spectral_mask(layout.matches)
         noise = background_noise_image(spectral, table, region.shape, cfg.gain, cfg.read_noise)
@@ -119,10 +98,11 @@ def run(cfg, comm, overwrite=False):
         hdr = observation_header(src)
         hdr["NINFILL"] = (int(out["infilled"].sum()), "pixels infilled from the profile fit")
         hdr["NCOSMIC"] = (int(out["cosmic"].sum()), "cosmic-ray pixels replaced")
-        write_fits(layout.final(src), out["final"], stage=5, config=cfg, header=hdr, extensions=ext,
+        write_fits(staged.layout.final(src), out["final"], stage=5, config=cfg, header=hdr, extensions=ext,
                    inputs=[layout.final_no_infill(src), layout.final_fits(src)], bunit="adu")
         log.debug("%s: %d infilled, %d cosmic-ray pixels", src.name, hdr["NINFILL"], hdr["NCOSMIC"])
 
-    map_frames(comm, len(paths), read, compute, write)
+    map_frames(comm, len(paths), read, compute, write, done=lambda i: staged.frame_done(paths[i]))
     if comm.rank == 0:
+        staged.commit()
         log.info("wrote %d final frames under %s", len(paths), layout.root / "final")
