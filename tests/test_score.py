@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from proxy_pixel_pipeline import registry
 from proxy_pixel_pipeline.config import load_config
 from proxy_pixel_pipeline.errors import PipelineError
 from proxy_pixel_pipeline.layout import Layout
@@ -16,7 +17,7 @@ from proxy_pixel_pipeline.simulate import simulate
 
 from conftest import run_script
 
-STAGES = ("1_Proxy_Matches.py", "2_Frames.py", "3_Median_Fits.py", "4_Final_Fits.py", "5_Infill.py")
+STAGES = tuple(s.script for s in registry.STAGES if s.number <= 5)
 
 
 @pytest.fixture(scope="module")
