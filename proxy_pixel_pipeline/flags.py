@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["PixelFlag", "FitFlag", "flagdoc", "flag_names"]
+__all__ = ["PixelFlag", "FitFlag", "DQFlag", "flagdoc", "flag_names"]
 
 
 class PixelFlag(enum.IntFlag):
@@ -72,3 +72,32 @@ def flagdoc(flag_type, members=None) -> str:
 def flag_names(flag_type, value) -> str:
     """``"SINGLE|FALLBACK"``: the names of the bits set in ``value`` (empty for 0)."""
     return "|".join(f.name for f in flag_type if int(f) and int(value) & int(f))
+
+
+class DQFlag(enum.IntFlag):
+    """Data-quality bits of a stage-5 Final Frame pixel (extension ``DQ``).
+
+    EMPTY_INPUT (1)
+        The science frame had no value here (lost in the downlink).
+    HOT (2)
+        A hot pixel (stage 1): no background could be made for it.
+    NO_PROXY (4)
+        No proxy: constant, too few valid darks or no candidate qualified.
+    INFILLED (8)
+        The value is the stage-4 profile model's, not a measurement.
+    COSMIC_TEMPORAL (16)
+        Cosmic ray found along the pixel's time series.
+    COSMIC_LACOSMIC (32)
+        Cosmic ray found by L.A.Cosmic in the frame.
+    PROXY_HIT (64)
+        The background's proxy value in this frame was an outlier of the
+        proxy's own series (a cosmic ray on the proxy) and was dropped.
+    """
+
+    EMPTY_INPUT = 1
+    HOT = 2
+    NO_PROXY = 4
+    INFILLED = 8
+    COSMIC_TEMPORAL = 16
+    COSMIC_LACOSMIC = 32
+    PROXY_HIT = 64
