@@ -24,12 +24,16 @@ import yaml
 
 from . import registry
 from .errors import PipelineError
+from .pixel_lists import remember_frames
 from .settings import SETTINGS, by_name, keys_of_stage, path_keys
 
 __all__ = ["Config", "load_config", "config_from_dict", "PATH_KEYS"]
 
 #: Keys holding paths (relative to the config file; recorded by name in headers).
 PATH_KEYS = path_keys()
+
+#: Keys naming a pixel list: a FITS mask or a CSV of tags (see :mod:`.pixel_lists`).
+PIXEL_LIST_KEYS = ("spectral_mask", "candidate_pixels", "exclude_pixels")
 
 
 class _ConfigMethods:
@@ -141,10 +145,13 @@ def config_from_dict(raw: dict, base=".", source="<dict>") -> Config:
     for key, value in raw.items():
         values[key] = _check(source, key, value, by_name(key))
     base = Path(base)
-    written = {key: values[key] for key in PATH_KEYS}
+    written = {key: values.get(key, by_name(key).default) for key in PATH_KEYS}
     for key in PATH_KEYS:
-        values[key] = os.path.normpath(base / Path(values[key]).expanduser())
+        if values.get(key) is not None:
+            values[key] = os.path.normpath(base / Path(values[key]).expanduser())
     _check_paths(source, values)
+    for key in PIXEL_LIST_KEYS:          # a CSV of tags takes the frame shape from the darks
+        remember_frames(values.get(key), values["dark_frames"])
     return Config(**values, source=source, as_written=written)
 
 

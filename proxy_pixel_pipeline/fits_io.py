@@ -147,11 +147,11 @@ def check_frames(paths, shape):
 
 
 def read_mask(path, shape=None) -> np.ndarray:
-    """Read the spectral mask (nonzero = spectral pixel) as a bool array."""
-    image = read_image(path, dtype=np.float64)
-    if shape is not None and image.shape != tuple(shape):
-        raise PipelineError(f"{path}: mask shape {image.shape} differs from frame shape {tuple(shape)}")
-    mask = np.nan_to_num(image) != 0
+    """Read the spectral mask as a bool array: a 2D FITS image (nonzero = spectral
+    pixel) or a CSV of the original code's tags (see :mod:`.pixel_lists`)."""
+    from .pixel_lists import read_pixels
+
+    mask = read_pixels(path, shape)
     if not mask.any():
         raise PipelineError(f"{path}: mask has no spectral (nonzero) pixel")
     if mask.all():
@@ -275,7 +275,7 @@ def _stamp(hdr, stage, config, inputs, raw_inputs=()):
     hdr["CFGHASH"] = (config.digest(stage), "digest of the config behind this stage's outputs")
     hdr["CFGFILE"] = (Path(config.source).name, "config file")
     for key, value in config.values().items():
-        if key in PATH_KEYS:
+        if key in PATH_KEYS and value is not None:
             value = Path(value).name
         hdr[f"HIERARCH PPP {key.upper()}"] = "null" if value is None else value
     hdr["RUNID"] = (RUN_ID, "this run of the stage")

@@ -23,12 +23,15 @@ class PixelFlag(enum.IntFlag):
         The same value in every valid dark (dead or saturated).
     NO_PROXY (8)
         A usable spectral pixel for which no candidate qualified.
+    EXCLUDED (16)
+        Listed in ``exclude_pixels`` (the original code's excluded pixels).
     """
 
     HOT = 1
     FEW_SAMPLES = 2
     CONSTANT = 4
     NO_PROXY = 8
+    EXCLUDED = 16
 
 
 class FitFlag(enum.IntFlag):

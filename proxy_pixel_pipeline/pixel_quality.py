@@ -40,7 +40,8 @@ class PixelFlags:
         f = self.flags if where is None else self.flags[where]
         return {"hot": int(np.count_nonzero(f & PixelFlag.HOT)),
                 "few_samples": int(np.count_nonzero(f & PixelFlag.FEW_SAMPLES)),
-                "constant": int(np.count_nonzero(f & PixelFlag.CONSTANT))}
+                "constant": int(np.count_nonzero(f & PixelFlag.CONSTANT)),
+                "excluded": int(np.count_nonzero(f & PixelFlag.EXCLUDED))}
 
 
 def assess_pixels(darks, hot_pixel_sigma=15.0, min_valid_samples=10, strip=32) -> PixelFlags:

@@ -88,7 +88,9 @@ SETTINGS = (
             example="data/demo/darks/dark_*.fits"),
     Setting("science_frames", "glob", REQUIRED, (2, 3), "glob of science FITS files", _REQ,
             example="data/demo/science/science_*.fits"),
-    Setting("spectral_mask", "path", REQUIRED, (1, 3), "2D FITS, nonzero = spectral pixel", _REQ,
+    Setting("spectral_mask", "path", REQUIRED, (1, 3),
+            "2D FITS (nonzero = spectral pixel) or CSV of the original code's tags, one a line, "
+            "tag = columns x row + column (2048 x row + column on CUTE frames)", _REQ,
             example="data/demo/spectral_mask.fits"),
     Setting("output_dir", "path", REQUIRED, (), "all outputs go here", _REQ,
             example="data/demo/output"),
@@ -98,6 +100,17 @@ SETTINGS = (
     # ---- input
     Setting("missing_value", "float", None, (1, 2, 3),
             "sentinel marking missing pixels (e.g. 0); NaN is always missing", _IN, nullable=True),
+    Setting("candidate_pixels", "path", None, (1,),
+            "optional FITS mask or CSV of tags (as spectral_mask): only these non-spectral "
+            "pixels may serve as proxies (the original code's candidate list); null = all",
+            _IN, nullable=True),
+    Setting("exclude_pixels", "path", None, (1,),
+            "optional FITS mask or CSV of tags: pixels excluded on both sides (no proxy for a "
+            "spectral one, never a proxy; flag EXCLUDED), as the original's hot/lost-pixel list",
+            _IN, nullable=True),
+    Setting("ccdtemp_key", "str", "CCDTEMP", (1,),
+            "header keyword of the CCD temperature [degC] in the frames (time_key and "
+            "exptime_key: see stage 6)", _IN),
     # ---- stage 1
     Setting("hot_pixel_sigma", "float", 15.0, (1,),
             "hot = median dark level > median + this x robust sigma (1.4826 MAD) of all pixels; "

@@ -26,8 +26,10 @@ def refuse_overwrite(outputs, overwrite):
 
 
 def match_inputs(cfg):
-    """The raw files a match table is made from, in a fixed order: darks, then the mask."""
-    return [*cfg.dark_paths(), Path(cfg.spectral_mask)]
+    """The raw files a match table is made from, in a fixed order: darks, the mask, then
+    the candidate and excluded pixel lists when given."""
+    lists = [Path(p) for p in (cfg.candidate_pixels, cfg.exclude_pixels) if p is not None]
+    return [*cfg.dark_paths(), Path(cfg.spectral_mask), *lists]
 
 
 def check_previous(path, config, stage, made_from=(), raw_inputs=None):
@@ -84,7 +86,7 @@ def _changed_settings(header, config, stage):
             continue
         then = header[card]
         then = None if then == "null" else then
-        if key in PATH_KEYS:
+        if key in PATH_KEYS and now is not None:
             now = Path(now).name
         if not _same_value(then, now):
             out.append(f"{key}: {then} in the file, {now} in {Path(config.source).name}")

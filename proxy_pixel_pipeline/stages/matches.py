@@ -22,11 +22,12 @@ from ..flags import PixelFlag, flagdoc
 from ..fits_io import header_values, read_mask, read_stack, write_fits
 from ..layout import Layout
 from ..logs import Progress, get_logger
+from ..pixel_lists import read_pixels
 from ..matching import CandidateSet, MatchResult, estimate_work, kernel_threads, match_block
 from ..parallel import (bcast_array, gather_rows, limit_blas_threads, partition, scatter_rows,
                         threads_per_rank)
 from ..pixel_quality import assess_pixels, centre_frames
-from .common import refuse_overwrite
+from .common import match_inputs, refuse_overwrite
 
 __all__ = ["run"]
 
@@ -44,13 +45,19 @@ def _prepare(cfg):
             f"min_valid_samples = {cfg.min_valid_samples}")
     mask = read_mask(cfg.spectral_mask, darks.shape[1:])
     quality = assess_pixels(darks, cfg.hot_pixel_sigma, cfg.min_valid_samples)
+    if cfg.exclude_pixels is not None:       # the original's excluded pixels: both sides
+        excluded = read_pixels(cfg.exclude_pixels, darks.shape[1:])
+        quality.flags[excluded] |= PixelFlag.EXCLUDED.value
     usable = quality.usable
+    allowed = ~mask
+    if cfg.candidate_pixels is not None:     # the original's candidate list
+        allowed &= read_pixels(cfg.candidate_pixels, darks.shape[1:])
     spec_all = np.argwhere(mask)
     spec_yx = np.argwhere(mask & usable)
-    cand_yx = np.argwhere(~mask & usable)
+    cand_yx = np.argwhere(allowed & usable)
     if len(cand_yx) == 0:
-        raise PipelineError(f"{cfg.spectral_mask}: no usable non-spectral pixel to serve as proxy "
-                            f"(all hot, missing or constant)")
+        raise PipelineError(f"{cfg.candidate_pixels or cfg.spectral_mask}: no usable non-spectral "
+                            f"pixel to serve as proxy (all hot, missing, constant or excluded)")
     if cfg.proxy_count > len(cand_yx):
         raise PipelineError(f"config key 'proxy_count': {cfg.proxy_count} exceeds the "
                             f"{len(cand_yx)} usable candidate pixels")
@@ -100,7 +107,7 @@ def run(cfg, comm, overwrite=False):
         refuse_overwrite([layout.matches], overwrite)
         prep = _prepare(cfg)
         store_key = run_key(__version__, cfg.digest(1), cfg.block_size,
-                            files=[*prep["dark_paths"], cfg.spectral_mask])
+                            files=match_inputs(cfg))
     store = BlockStore(layout.checkpoints, comm.bcast(store_key))
     cand = bcast_array(comm, prep["cand"] if prep else None)
     n_spec = comm.bcast(len(prep["spec"]) if prep else None)
@@ -229,18 +236,19 @@ def _write(cfg, layout, prep, result):
     hdr["NHOT"] = (counts["hot"], "spectral pixels excluded as hot")
     hdr["NFEWSAMP"] = (counts["few_samples"], "spectral pixels excluded: too few valid darks")
     hdr["NCONST"] = (counts["constant"], "spectral pixels excluded: constant")
+    hdr["NEXCL"] = (counts["excluded"], "spectral pixels excluded: in exclude_pixels")
     hdr["NNOPROXY"] = (int(np.count_nonzero(flags & PixelFlag.NO_PROXY)), "spectral pixels: no candidate")
     hdr["PROXYK"] = (k, "proxies per spectral pixel")
-    temps = header_values(prep["dark_paths"], "CCDTEMP")
+    temps = header_values(prep["dark_paths"], cfg.ccdtemp_key)
     if np.isfinite(temps).any():     # lets stage 2 warn about science frames beyond them
-        hdr["DTEMPMIN"] = (float(np.nanmin(temps)), "[degC] coldest dark's CCDTEMP")
-        hdr["DTEMPMAX"] = (float(np.nanmax(temps)), "[degC] warmest dark's CCDTEMP")
+        hdr["DTEMPMIN"] = (float(np.nanmin(temps)), f"[degC] coldest dark's {cfg.ccdtemp_key}")
+        hdr["DTEMPMAX"] = (float(np.nanmax(temps)), f"[degC] warmest dark's {cfg.ccdtemp_key}")
     table_hdu = fits.BinTableHDU(table, name="MATCHES")
     table_hdu.header["FLAGDOC"] = flagdoc(PixelFlag)
     flags_hdu = fits.ImageHDU(prep["quality"].flags, name="PIXFLAGS")
     flags_hdu.header["FLAGDOC"] = flagdoc(PixelFlag, [f for f in PixelFlag if f != PixelFlag.NO_PROXY])
     mask_hdu = fits.ImageHDU(prep["mask"].astype(np.uint8), name="SPECMASK")
-    raw = [*prep["dark_paths"], cfg.spectral_mask]      # as read (see common.match_inputs)
+    raw = match_inputs(cfg)      # as read: darks, mask, pixel lists
     write_fits(layout.matches, None, stage=1, config=cfg, inputs=raw, raw_inputs=raw, header=hdr,
                extensions=[table_hdu, flags_hdu, mask_hdu])
     log.info("wrote %s: %d of %d spectral pixels matched (%d excluded)",
