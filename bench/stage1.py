@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
-from proxy_pixel_pipeline import matching  # noqa: E402
+from proxy_pixel_pipeline import match_kernels, matching  # noqa: E402
 from proxy_pixel_pipeline.matching import CandidateSet, MatchResult, match_block  # noqa: E402
 
 DEFAULTS = dict(block_size=512, candidate_chunk=4096, prefilter_count=64, median_candidates=10,
@@ -56,8 +56,8 @@ def machine():
         pass
     blas = ", ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})"
                      for i in threadpool_info() if i.get("user_api") == "blas")
-    nb = matching.numba.__version__ if matching.numba is not None else "not installed"
-    return (f"{cpu}, {os.cpu_count()} cores; numpy {np.__version__}, BLAS {blas}; numba {nb}; "
+    return (f"{cpu}, {os.cpu_count()} cores; numpy {np.__version__}, BLAS {blas}; "
+            f"kernels {match_kernels.backend_info()}; "
             f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}")
 
 

@@ -39,7 +39,7 @@ Matrix products
     float32 keeps its precision.  Candidates go in chunks (``candidate_chunk``)
     small enough that ``G`` stays in cache for the scans below.
 
-Compiled scans (:mod:`.match_kernels`: numba when installed, numpy fallbacks giving the same results)
+Compiled scans (:mod:`.match_kernels`: numba when installed, else numpy, with the same results)
     ``lsq`` (and ``median_mode='fast'``): one pass over ``G`` keeps each
     pixel's ``prefilter_count`` (M) best candidates by the float32 score in a
     per-pixel heap whose worst entry is a running threshold; a vectorised
@@ -66,7 +66,9 @@ Compiled scans (:mod:`.match_kernels`: numba when installed, numpy fallbacks giv
     all candidates.
 
 Results depend only on the block and the parameters, never on which MPI rank
-computes it, how candidates are chunked, or whether numba is installed.
+computes it, how candidates are chunked, or whether numba is installed (the
+environment variable ``PPP_KERNELS=numpy`` or ``numba`` forces one
+implementation; see :mod:`.match_kernels`).
 """
 
 from __future__ import annotations
@@ -79,9 +81,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .match_kernels import (_INT_MAX, _TILE, _USE_NUMBA, _count_pairs, _nb_lsq_scan,
-                            _nb_median_scan, _nb_median_scan_masked, _nb_offer_seeds, _np_bound,
-                            _np_lsq_scan, _np_median_scan, _pair_stats, _rank_within, numba)
+from . import match_kernels as kernels
+from .match_kernels import (NO_INDEX, CandidateChunk, LsqTerms, MaskedSums, MedianKeys,
+                            MissingCorrection, SpectralRows, TopM, rank_within)
 
 __all__ = ["MatchResult", "CandidateSet", "match_block", "pair_statistics", "kernel_threads",
            "estimate_work", "have_numba", "profile_phases", "reference_match"]
@@ -116,7 +118,7 @@ def _tick(name, start):
 
 def have_numba():
     """True when the compiled kernels are in use (numba installed, not disabled)."""
-    return _USE_NUMBA
+    return kernels.BACKEND == "numba"
 
 
 @contextmanager
@@ -126,15 +128,8 @@ def kernel_threads(n_threads):
     BLAS threads are limited separately (threadpoolctl); use both so that
     ranks x threads never exceeds the cores.
     """
-    if not _USE_NUMBA:
+    with kernels.limit_threads(n_threads):
         yield
-        return
-    old = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS)))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(old)
 
 
 @dataclass
@@ -363,19 +358,9 @@ def pair_statistics(spectral, candidates, pairs_i, pairs_j):
     n : ndarray of int
         Common valid samples.
     """
-    return _pair_stats(np.ascontiguousarray(spectral, np.float32),
-                       np.ascontiguousarray(candidates, np.float32),
-                       np.asarray(pairs_i), np.asarray(pairs_j))
-
-
-def _batched_stats(spectral, candidates, pi, pj, pair_batch, with_median=True):
-    """:func:`pair_statistics` in batches of bounded memory (median NaN if not wanted)."""
-    if _USE_NUMBA:
-        return _pair_stats(spectral, candidates, pi, pj, with_median)
-    step = max(1, pair_batch // max(1, spectral.shape[1]))
-    parts = [_pair_stats(spectral, candidates, pi[s:s + step], pj[s:s + step])
-             for s in range(0, max(len(pi), 1), step)]
-    return tuple(np.concatenate([p[f] for p in parts]) for f in range(4))
+    return kernels.pair_stats(np.ascontiguousarray(spectral, np.float32),
+                              np.ascontiguousarray(candidates, np.float32),
+                              np.asarray(pairs_i), np.asarray(pairs_j))
 
 
 # --------------------------------------------------------------------------- selection
@@ -397,11 +382,11 @@ def _select(pairs_i, pairs_j, stats, b, method, k_best, n_median):
         # Step 1: the n_median pairs of each pixel with |median| closest to zero.
         absmed = np.abs(median)
         order = np.lexsort((pairs_j, std, absmed, pairs_i))
-        rank = _rank_within(pairs_i[order])
+        rank = rank_within(pairs_i[order])
         order = order[rank < n_median]
         # Step 2: among those, smallest std first.
         order = order[np.lexsort((pairs_j[order], absmed[order], std[order], pairs_i[order]))]
-    rank = _rank_within(pairs_i[order])
+    rank = rank_within(pairs_i[order])
     order, rank = order[rank < k_best], rank[rank < k_best]
     out = MatchResult.empty(b, k_best)
     rows = pairs_i[order]
@@ -428,24 +413,10 @@ def _missing_corrections(block, rows, cand_chunk):
     return ms @ c.T, ms @ (c * c).T
 
 
-def _new_heaps(b, m):
-    return np.full((b, m), np.inf), np.full((b, m), _INT_MAX, np.int64)
-
-
-def _scan(g, rows, a, inv_b, c_sq, c_sq32, orig, heap_val, heap_idx):
-    if len(rows) == 0:
-        return
-    if _USE_NUMBA:
-        c_max = float(np.max(c_sq)) if len(c_sq) else 0.0
-        _nb_lsq_scan(g, rows, a, inv_b, c_sq, c_sq32, c_max, orig, heap_val, heap_idx)
-    else:
-        _np_lsq_scan(g, rows, a, inv_b, c_sq, orig, heap_val, heap_idx)
-
-
 def _lsq_prefilter(block, cand, m, min_samples):
     """Each pixel's ``m`` best candidates (original indices, -1 = none) by the float32 score."""
     b = len(block)
-    heap_val, heap_idx = _new_heaps(b, m)
+    best = TopM.empty(b, m)
     usable = block.n_valid >= min_samples
     rows_c = block.complete[usable[block.complete]].astype(np.int64)
     rows_p = block.partial[usable[block.partial]].astype(np.int64)
@@ -460,8 +431,8 @@ def _lsq_prefilter(block, cand, m, min_samples):
         if len(rows_p):
             g[rows_p] -= _missing_corrections(block, rows_p, chunk)[1]
             t = _tick("missing corrections", t)
-        _scan(g, rows, block.sq, inv_b, cand.sq[sl], cand.sq32[sl], cand.order[sl],
-              heap_val, heap_idx)
+        kernels.lsq_scan(g, rows, LsqTerms(block.sq, inv_b, cand.sq[sl], cand.sq32[sl],
+                                           cand.order[sl]), best)
         t = _tick("scan", t)
     t = _tick("scan", t)
     if len(cand) > cand.n_complete:
@@ -474,19 +445,18 @@ def _lsq_prefilter(block, cand, m, min_samples):
             score[n < min_samples] = np.inf
             t = _tick("masked products", t)
             width = sl.stop - sl.start
-            _scan(score, rows, zeros_b, ones_b, np.zeros(width), np.zeros(width, np.float32),
-                  cand.order[cand.n_complete + sl.start:cand.n_complete + sl.stop],
-                  heap_val, heap_idx)
+            terms = LsqTerms(zeros_b, ones_b, np.zeros(width), np.zeros(width, np.float32),
+                             cand.order[cand.n_complete + sl.start:cand.n_complete + sl.stop])
+            kernels.lsq_scan(score, rows, terms, best)
             t = _tick("scan", t)
-    return np.where(np.isfinite(heap_val), heap_idx, -1)
+    return best.indices()
 
 
 # --------------------------------------------------------------------------- median pass
 
 
 def _seeds(block, cand, q):
-    """Per pixel, the ``q`` candidates (internal indices) whose mean level is nearest its own."""
-    b = len(block)
+    """Per pixel, the ``q`` candidates (internal indices, shape (b, q)) nearest in mean level."""
     q = min(q, len(cand))
     level = np.nan_to_num(block.mean)
     pos = np.searchsorted(cand.sorted_mean, level)
@@ -494,103 +464,48 @@ def _seeds(block, cand, q):
     window = start[:, None] + np.arange(q)
     order = np.argsort(np.abs(np.nan_to_num(cand.sorted_mean[window]) - level[:, None]), axis=1,
                        kind="stable")
-    cols = cand.by_mean[np.take_along_axis(window, order, 1)]
-    return np.repeat(np.arange(b), q), cols.ravel()
+    return cand.by_mean[np.take_along_axis(window, order, 1)]
 
 
-class _MedianState:
-    """Each pixel's k best keys (|median|, std, original index) found so far, sorted."""
+def _median_result(keys, k_best):
+    """The K best of the kept keys by std (ties: |median|, index), as a MatchResult."""
+    b, k = keys.index.shape
+    found = keys.index < NO_INDEX
+    rows = np.repeat(np.arange(b), k)[found.ravel()]
+    std, med, idx = keys.std[found], keys.abs_median[found], keys.index[found]
+    order = np.lexsort((idx, med, std, rows))
+    rank = rank_within(rows[order])
+    order, rank = order[rank < k_best], rank[rank < k_best]
+    out = MatchResult.empty(b, k_best)
+    r = rows[order]
+    out.index[r, rank] = idx[order]
+    out.score[r, rank] = std[order]
+    out.median[r, rank] = keys.median[found][order]
+    out.std[r, rank] = std[order]
+    out.n_samples[r, rank] = keys.n[found][order]
+    return out
 
-    def __init__(self, block, cand, k, min_samples, pair_batch):
-        self.block, self.cand = block, cand
-        self.min_samples, self.pair_batch = min_samples, pair_batch
-        b = len(block)
-        self.med = np.full((b, k), np.inf)          # |median|
-        self.sgn = np.full((b, k), np.nan)          # median
-        self.std = np.full((b, k), np.inf)
-        self.idx = np.full((b, k), _INT_MAX, np.int64)
-        self.n = np.zeros((b, k), np.int64)
 
-    def add(self, pi, pj):
-        """Score pairs (block row, internal candidate index) exactly and keep the best keys.
-
-        A pair already kept must not be offered again.
-        """
-        if len(pi) == 0:
-            return
-        _, median, std, n = _batched_stats(self.block.values, self.cand.series, pi, pj,
-                                           self.pair_batch)
-        ok = n >= self.min_samples
-        pi, median, std, n = pi[ok], median[ok], std[ok], n[ok]
-        orig = self.cand.order[pj[ok]]
-        b, k = self.med.shape
-        rows = np.concatenate([np.repeat(np.arange(b), k), pi])
-        cols = [(self.med, np.abs(median)), (self.sgn, median), (self.std, std),
-                (self.idx, orig), (self.n, n)]
-        merged = [np.concatenate([old.ravel(), new]) for old, new in cols]
-        order = np.lexsort((merged[3], merged[2], merged[0], rows))
-        keep = order[_rank_within(rows[order]) < k]
-        self.med, self.sgn, self.std, self.idx, self.n = (x[keep].reshape(b, k) for x in merged)
-
-    @property
-    def tau(self):
-        return self.med[:, -1]
-
-    @property
-    def sig2(self):
-        return self.std[:, -1] ** 2
-
-    def result(self, k_best):
-        """The K best of the kept keys by std (ties: |median|, index)."""
-        b, k = self.med.shape
-        found = self.idx < _INT_MAX
-        rows = np.repeat(np.arange(b), k)[found.ravel()]
-        std, med, idx = self.std[found], self.med[found], self.idx[found]
-        order = np.lexsort((idx, med, std, rows))
-        rank = _rank_within(rows[order])
-        order, rank = order[rank < k_best], rank[rank < k_best]
-        out = MatchResult.empty(b, k_best)
-        r = rows[order]
-        out.index[r, rank] = idx[order]
-        out.score[r, rank] = std[order]
-        out.median[r, rank] = self.sgn[found][order]
-        out.std[r, rank] = std[order]
-        out.n_samples[r, rank] = self.n[found][order]
-        return out
+def _chunk(cand, start, stop):
+    """Candidates ``start:stop`` (internal order) as a :class:`CandidateChunk` (views)."""
+    sl = slice(start, stop)
+    return CandidateChunk(cand.series, start, cand.total[sl], cand.total32[sl], cand.sq[sl],
+                          cand.sq32[sl], cand.norm[sl], cand.order[sl])
 
 
 def _median_pass(block, cand, n_median, min_samples, seeds, pair_batch):
-    """The median rule over all candidates (pruned as in the module docstring)."""
+    """The median rule over all candidates (pruned as in the module docstring); its keys."""
     t0 = time.perf_counter()
-    b, d = len(block), block.n_darks
-    state = _MedianState(block, cand, n_median, min_samples, pair_batch)
-    usable = block.n_valid >= min_samples
-    si, sj = _seeds(block, cand, seeds)
-    keep = usable[si]
-    seed_i, seed_j = si[keep], sj[keep]
-    if _USE_NUMBA:
-        cols = sj.reshape(b, -1)
-        _nb_offer_seeds(np.flatnonzero(usable).astype(np.int64), cols, block.values,
-                        block.values.astype(np.float64), cand.series, cand.order, min_samples,
-                        state.med, state.sgn, state.std, state.idx, state.n)
-    else:
-        state.add(seed_i, seed_j)
-    seed_keys = np.unique(seed_i.astype(np.int64) * len(cand) + seed_j)
-
-    def unseen(pi, pj):
-        """Drop pairs that were seeds (already offered)."""
-        if len(seed_keys) == 0 or len(pi) == 0:
-            return pi, pj
-        key = pi.astype(np.int64) * len(cand) + pj
-        pos = np.minimum(np.searchsorted(seed_keys, key), len(seed_keys) - 1)
-        new = seed_keys[pos] != key
-        return pi[new], pj[new]
-
-    s64 = block.values.astype(np.float64)
+    d = block.n_darks
+    keys = MedianKeys.empty(len(block), n_median)
     with np.errstate(divide="ignore"):
         inv_n = 1.0 / block.n_valid
-    need = (block.n_valid + 1) // 2
-    rows = np.flatnonzero(usable).astype(np.int64)
+    spectral = SpectralRows(block.values, block.values.astype(np.float64), block.total, block.sq,
+                            block.norm, block.n_valid, inv_n)
+    rows = np.flatnonzero(block.n_valid >= min_samples).astype(np.int64)
+    kernels.offer_seeds(rows, _seeds(block, cand, seeds), spectral, _chunk(cand, 0, len(cand)),
+                        keys, min_samples=min_samples, pair_batch=pair_batch)
+
     partial_rows = np.intersect1d(block.partial, rows)
     corr_row = np.full(len(rows), -1, np.int64)
     corr_row[np.searchsorted(rows, partial_rows)] = np.arange(len(partial_rows))
@@ -607,20 +522,9 @@ def _median_pass(block, cand, n_median, min_samples, seeds, pair_batch):
             t = _tick("missing corrections", t)
         else:
             corr1 = np.zeros((1, 1))
-        common = (g, rows, corr_row, corr1, block.total, block.sq, block.norm, inv_n)
-        c_args = (cand.total[sl], cand.sq[sl], cand.norm[sl], cand.series)
-        if _USE_NUMBA:
-            tiles = np.arange(0, sl.stop - sl.start, _TILE)
-            _nb_median_scan(*common, block.values, s64, cand.total[sl],
-                            cand.total32[sl], cand.sq[sl], cand.sq32[sl], cand.norm[sl],
-                            np.maximum.reduceat(np.abs(cand.total[sl]), tiles),
-                            np.maximum.reduceat(cand.sq[sl], tiles),
-                            np.maximum.reduceat(cand.norm[sl], tiles), cand.series,
-                            cand.order[sl], sl.start, err, min_samples, state.med, state.sgn,
-                            state.std, state.idx, state.n)
-        else:
-            state.add(*unseen(*_np_median_scan(*common, need, s64, state.tau, state.sig2,
-                                               *c_args, sl.start, err, pair_batch)))
+        kernels.median_scan(g, rows, spectral, _chunk(cand, sl.start, sl.stop), keys,
+                            MissingCorrection(corr_row, corr1), err=err,
+                            min_samples=min_samples, pair_batch=pair_batch)
         t = _tick("scan", t)
 
     if len(cand) > cand.n_complete:
@@ -629,39 +533,15 @@ def _median_pass(block, cand, n_median, min_samples, seeds, pair_batch):
         for sl in cand.partial_chunks():
             part = cand.partial.rows(sl)
             n, sum_r, sum_r2 = _masked_sums(sub, part)
-            n, sum_r, sum_r2 = n[rows], sum_r[rows], sum_r2[rows]
+            sums = MaskedSums(n[rows], sum_r[rows], sum_r2[rows], sub.norm[rows], part.norm)
             t = _tick("masked products", t)
-            if _USE_NUMBA:
-                j0 = cand.n_complete + sl.start
-                _nb_median_scan_masked(rows, n, sum_r, sum_r2, sub.norm[rows], part.norm, err,
-                                       err * math.sqrt(d), block.values, s64, cand.series,
-                                       cand.order[j0:j0 + sl.stop - sl.start], j0, min_samples,
-                                       state.med, state.sgn, state.std, state.idx, state.n)
-                t = _tick("masked scan", t)
-                continue
-            n, sum_r, sum_r2 = (x.astype(np.float64) for x in (n, sum_r, sum_r2))
-            e = sub.norm[rows, None] + part.norm[None, :]
-            ee = err * (e * e)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean = sum_r / n
-                mean_err = err * math.sqrt(d) * e / n
-                low = np.maximum(np.abs(mean) - mean_err, 0.0)
-                high = np.abs(mean) + mean_err
-                var_up = (sum_r2 + ee) / n - low * low
-                var_low = (sum_r2 - ee) / n - high * high
-            keep, strict = _np_bound(low, var_up, var_low, state.tau[rows, None],
-                                     state.sig2[rows, None])
-            keep &= n >= min_samples
-            i, j = np.nonzero(keep)
-            pair_need = ((n[i, j] + 1) // 2).astype(np.int64)
-            strict = strict[i, j]
-            i = rows[i]
-            j = j + sl.start + cand.n_complete
-            passed = _count_pairs(s64, cand.series, i, j, state.tau[i], strict, pair_need,
-                                  pair_batch)
-            state.add(*unseen(i[passed], j[passed]))
-            t = _tick("scan", t)
-    return state
+            j0 = cand.n_complete + sl.start
+            kernels.median_scan_masked(rows, sums, spectral,
+                                       _chunk(cand, j0, j0 + sl.stop - sl.start), keys, err=err,
+                                       mean_err=err * math.sqrt(d), min_samples=min_samples,
+                                       pair_batch=pair_batch)
+            t = _tick("masked scan", t)
+    return keys
 
 
 def match_block(spectral, cand: CandidateSet, *, method="median", proxy_count=1,
@@ -715,10 +595,10 @@ def match_block(spectral, cand: CandidateSet, *, method="median", proxy_count=1,
         return MatchResult.empty(b, proxy_count)
     n_median = max(median_candidates, proxy_count)
     if method == "median" and median_mode == "exact":
-        state = _median_pass(block, cand, n_median, min_samples, max(median_seeds, n_median),
-                             pair_batch)
+        keys = _median_pass(block, cand, n_median, min_samples, max(median_seeds, n_median),
+                            pair_batch)
         t = time.perf_counter()
-        result = state.result(proxy_count)
+        result = _median_result(keys, proxy_count)
         _tick("select", t)
         return result
     lsq_rule = method == "lsq"
@@ -727,14 +607,15 @@ def match_block(spectral, cand: CandidateSet, *, method="median", proxy_count=1,
     t = time.perf_counter()
     pi, col = np.nonzero(best >= 0)
     orig = best[pi, col]
-    lsq, median, std, n = _batched_stats(block.values, cand.series, pi, cand.position[orig],
-                                         pair_batch, with_median=not lsq_rule)
+    lsq, median, std, n = kernels.pair_stats(block.values, cand.series, pi, cand.position[orig],
+                                             with_median=not lsq_rule, pair_batch=pair_batch)
     lsq = np.where(n >= min_samples, lsq, np.nan)
     result = _select(pi, orig, (lsq, median, std, n), b, method, proxy_count, n_median)
     if lsq_rule:     # medians of the chosen proxies only
         i, k = np.nonzero(result.index >= 0)
-        result.median[i, k] = _batched_stats(block.values, cand.series, i,
-                                             cand.position[result.index[i, k]], pair_batch)[1]
+        result.median[i, k] = kernels.pair_stats(block.values, cand.series, i,
+                                                 cand.position[result.index[i, k]],
+                                                 pair_batch=pair_batch)[1]
     _tick("exact statistics", t)
     return result
 

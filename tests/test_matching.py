@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from proxy_pixel_pipeline import match_kernels, matching
+from proxy_pixel_pipeline import match_kernels
 from proxy_pixel_pipeline.matching import (CandidateSet, estimate_work, match_block, pair_statistics,
                                            reference_match)
 
@@ -119,13 +119,14 @@ def test_fast_median_with_every_candidate_prefiltered_equals_exact():
 @pytest.mark.parametrize("method, mode", [("lsq", "fast"), ("median", "exact"),
                                           ("median", "fast")])
 def test_same_result_with_and_without_numba(monkeypatch, method, mode):
-    if matching.numba is None:
+    if match_kernels.BACKEND != "numba":
         pytest.skip("numba not installed")
     spec, cand = integer_series(n_s=32, missing=0.03)
     runs = []
-    for use in (True, False):
-        monkeypatch.setattr(matching, "_USE_NUMBA", use)
-        monkeypatch.setattr(match_kernels, "_USE_NUMBA", use)
+    for name in ("numba", "numpy"):
+        for kernel, function in match_kernels.implementation(name)._asdict().items():
+            if kernel != "name":
+                monkeypatch.setattr(match_kernels, kernel, function)
         runs.append(match_block(spec, CandidateSet(cand, chunk=1000), method=method,
                                 median_mode=mode, proxy_count=2))
     for field in ("index", "score", "median", "std", "n_samples"):
@@ -145,7 +146,7 @@ def test_result_independent_of_chunking_and_block_split(method):
 
 
 def test_window_median_matches_numpy():
-    if matching.numba is None:
+    if match_kernels.BACKEND != "numba":
         pytest.skip("numba not installed")
     import numba
 
