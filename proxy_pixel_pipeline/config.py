@@ -199,6 +199,13 @@ def _check(source, key, value, setting):
         if setting.choices and value not in setting.choices:
             raise PipelineError(f"{where} must be one of {'|'.join(setting.choices)}, got {value!r}")
         return value
+    if kind == "floats":
+        if (not isinstance(value, (list, tuple)) or not value
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                           and math.isfinite(v) for v in value)):
+            raise PipelineError(f"{where} must be a list of numbers, e.g. [2479.0, 0.4], "
+                                f"got {value!r}")
+        return tuple(float(v) for v in value)
     if kind == "bool":
         if not isinstance(value, bool):
             raise PipelineError(f"{where} must be true or false, got {value!r}")

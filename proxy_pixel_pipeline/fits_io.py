@@ -277,6 +277,8 @@ def _stamp(hdr, stage, config, inputs, raw_inputs=()):
     for key, value in config.values().items():
         if key in PATH_KEYS and value is not None:
             value = Path(value).name
+        if isinstance(value, tuple):        # a list of numbers (e.g. wavelength_solution)
+            value = "[" + ", ".join(map(repr, value)) + "]"
         hdr[f"HIERARCH PPP {key.upper()}"] = "null" if value is None else value
     hdr["RUNID"] = (RUN_ID, "this run of the stage")
     for i, name in enumerate(inputs):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["PixelFlag", "FitFlag", "DQFlag", "flagdoc", "flag_names"]
+__all__ = ["PixelFlag", "FitFlag", "DQFlag", "SpectrumFlag", "flagdoc", "flag_names"]
 
 
 class PixelFlag(enum.IntFlag):
@@ -104,3 +104,24 @@ class DQFlag(enum.IntFlag):
     COSMIC_TEMPORAL = 16
     COSMIC_LACOSMIC = 32
     PROXY_HIT = 64
+
+
+class SpectrumFlag(enum.IntFlag):
+    """Data-quality bits of one extracted column (stage 6's spectra, column ``DQ``).
+
+    LOW_WEIGHT (1)
+        The usable pixels hold less than ``extract_min_weight`` of the
+        column's profile: its optimal flux rests on few pixels.
+    REJECTED (2)
+        At least one pixel was rejected as an outlier of the profile fit.
+    NO_DATA (4)
+        No usable pixel with profile weight: the optimal flux is NaN.
+    INFILLED (8)
+        The box sum includes pixels stage 5 infilled from its model or
+        cleaned of a cosmic ray.
+    """
+
+    LOW_WEIGHT = 1
+    REJECTED = 2
+    NO_DATA = 4
+    INFILLED = 8

@@ -108,6 +108,15 @@ STAGES = (
           reads=(1, 2, 4),
           outputs=(Output("final", "final", True,
                           "infilled, cosmic-ray cleaned Final Frame (INFILLED, COSMIC)"),)),
+    Stage(6, "6_Spectra.py", "spectra, light curves and transit depths",
+          "proxy_pixel_pipeline.stages.spectra:run",
+          reads=(1, 4, 5),
+          outputs=(Output("spectra", "spectra", True,
+                          "optimal and box spectrum of one frame (SPECTRUM)"),
+                   Output("light_curves", "light_curves.fits", False,
+                          "white and channel light curves (LIGHTCURVES, CHANNELS)"),
+                   Output("transit_depths", "transit_depths.fits", False,
+                          "transit depth of the white light curve and each channel (DEPTHS)"))),
 )
 
 #: Not a stage's product: where ``make_figures.py`` writes.

@@ -34,7 +34,8 @@ class Setting:
         YAML key.
     kind : str
         ``str``, ``int``, ``float``, ``bool``, ``path`` (a file, relative to the
-        config file) or ``glob`` (a pattern of files, likewise).
+        config file), ``glob`` (a pattern of files, likewise) or ``floats`` (a
+        list of numbers, kept as a tuple).
     default
         Value when the key is absent; :data:`REQUIRED` if it must be given.
     stages : tuple of int
@@ -72,7 +73,7 @@ class Setting:
     @property
     def python_type(self):
         return {"str": str, "int": int, "float": float, "bool": bool,
-                "path": str, "glob": str}[self.kind]
+                "path": str, "glob": str, "floats": tuple}[self.kind]
 
 
 _REQ = "required"
@@ -81,6 +82,7 @@ _S1 = "stage 1: proxy matching"
 _S2 = "stage 2: frames"
 _S34 = "stages 3-4: double-Gaussian profile fits"
 _S5 = "stage 5: infill and cosmic rays (lacosmic, van Dokkum 2001)"
+_S6 = "stage 6: spectra, light curves and transit depths (Horne 1986)"
 
 SETTINGS = (
     # ---- required (other tools write configs with these names)
@@ -162,6 +164,49 @@ SETTINGS = (
     Setting("lacosmic_neighbor_threshold", "float", 2.0, (5,),
             "threshold for neighbours of detected cosmic rays", _S5, low=0.0),
     Setting("lacosmic_maxiter", "int", 4, (5,), "lacosmic iterations", _S5, low=1),
+    # ---- stage 6
+    Setting("extract_profile", "str", "template", (6,),
+            "template | fit: spatial profile of the optimal extraction: the whole series' "
+            "aligned, smoothed trace (template) or each frame's stage-4 model (fit); "
+            "docs/extraction.md", _S6, choices=("template", "fit")),
+    Setting("extract_sigma", "float", 5.0, (6,),
+            "reject a pixel more than this many sigma off the profile fit (worst first, one "
+            "at a time)", _S6, low=1.0),
+    Setting("extract_min_weight", "float", 0.5, (6,),
+            "flag a column LOW_WEIGHT when its usable pixels hold less of the profile", _S6,
+            low=0.0, high=1.0),
+    Setting("extract_error_scale", "bool", True, (6,),
+            "scale stage 5's ERR for each frame by what its background-dominated (wing) residuals "
+            "measure (header ERRSCALE); false = ERR as given", _S6),
+    Setting("profile_smooth", "int", 25, (6,),
+            "columns of the smoothing (Savitzky-Golay, 2nd order) of the template along the "
+            "dispersion axis; 1 = none", _S6, low=1),
+    Setting("wavelength_solution", "floats", None, (6,),
+            "polynomial in the column number, A, lowest order first ([2479.0, 0.4] = 2479 A + "
+            "0.4 A per column); null = no wavelengths", _S6, nullable=True),
+    Setting("time_key", "str", "MJD-OBS", (6,),
+            "science header keyword of the exposure start, MJD (a value above 2400000.5 is "
+            "taken as a JD, e.g. time_key: JD)", _S6),
+    Setting("exptime_key", "str", "EXPTIME", (6,),
+            "header keyword of the exposure time, s (mid-exposure = start + half of it)", _S6),
+    Setting("channel_width", "int", 100, (6,), "columns per spectroscopic light-curve channel",
+            _S6, low=1),
+    Setting("transit_model", "str", "none", (6,),
+            "none | box | batman: transit depths from a box window (transit_mid, "
+            "transit_duration) or a batman model (transit_mid, planet_*, limb_darkening)",
+            _S6, choices=("none", "box", "batman")),
+    Setting("transit_mid", "float", None, (6,), "mid-transit time, MJD", _S6, nullable=True),
+    Setting("transit_duration", "float", None, (6,),
+            "box model: full transit duration, days", _S6, low=0.0, nullable=True),
+    Setting("planet_period", "float", None, (6,), "batman: orbital period, days", _S6,
+            low=0.0, nullable=True),
+    Setting("planet_a_rs", "float", None, (6,), "batman: semi-major axis / stellar radius",
+            _S6, low=1.0, nullable=True),
+    Setting("planet_inclination", "float", None, (6,), "batman: orbital inclination, degrees",
+            _S6, low=0.0, high=90.0, nullable=True),
+    Setting("limb_darkening", "floats", None, (6,),
+            "batman: limb-darkening coefficients (1 linear, 2 quadratic, 4 nonlinear); null = "
+            "uniform disc", _S6, nullable=True),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -215,6 +260,8 @@ def _yaml_value(value) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(_yaml_value, value)) + "]"
     return repr(value) if isinstance(value, float) else str(value)
 
 

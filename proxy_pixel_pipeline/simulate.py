@@ -120,6 +120,8 @@ _LN2 = math.log(2.0)
 # Second radiation constant h c / k in Angstrom * K (for the Planck continuum).
 _C2_ANGSTROM_K = 1.438777e8
 _FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+#: MJD of the first science exposure's start (science headers' ``MJD-OBS``).
+_MJD_START = 60310.0
 
 
 @dataclass(frozen=True)
@@ -540,6 +542,9 @@ def simulate(out_dir, preset="demo", seed=None, overwrite=False, **overrides) ->
         header["GAIN"] = (params.gain, "[e-/adu] conversion gain")
         header["RDNOISE"] = (params.read_noise, "[e-] read noise")
         header["FRAMENUM"] = (i, "frame number within its type")
+        if kind == "science":
+            header["MJD-OBS"] = (_MJD_START + (tmid - 0.5 * params.exptime) / 86400.0,
+                                 "[d] exposure start, MJD")
         header.update(meta)
         folder = "darks" if kind == "dark" else "science"
         _write_fits(out / folder / name, [fits.PrimaryHDU(frame["data"], header=header)])
@@ -889,7 +894,25 @@ def _config_text(p: SimulationParameters, preset_name: str, seed: int, changed) 
     ]
     if p.missing_value is not None:
         lines.append(f"missing_value: {int(p.missing_value)}    # marks pixels lost in downlink")
+    lines += _spectra_config(p)
     return "\n".join(lines) + "\n"
+
+
+def _spectra_config(p: SimulationParameters) -> list:
+    """Stage 6's keys for the simulated data: its wavelength solution and transit window.
+
+    Frames ``round(n/3)`` to ``round(2n/3) - 1`` are in transit; the window
+    ends half a cadence beyond the first and last of them (mid-exposure MJD).
+    """
+    per_column = (p.wave_max - p.wave_min) / (p.n_columns - 1)
+    lines = [f"wavelength_solution: [{p.wave_min!r}, {per_column!r}]    # A, of the column"]
+    first, stop = round(p.n_science / 3), round(2 * p.n_science / 3)
+    if stop > first and stop - first < p.n_science:
+        mid = _MJD_START + (0.5 * (first + stop - 1) * p.cadence + 0.5 * p.exptime) / 86400.0
+        lines += ["transit_model: box",
+                  f"transit_mid: {mid!r}    # MJD, mid-exposure of the in-transit frames' middle",
+                  f"transit_duration: {(stop - first) * p.cadence / 86400.0!r}    # days"]
+    return lines
 
 
 def _write_fits(path: Path, hdus) -> None:

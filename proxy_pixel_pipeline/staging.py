@@ -41,6 +41,10 @@ class StagedOutputs:
         change to any of them makes earlier staged files useless.
     science_paths : sequence of Path
         Science frames, for the stage's per-frame outputs.
+    skip : sequence of str
+        Names of the stage's outputs this run does not make (e.g. stage 6's
+        depths without a transit model): not required, and an earlier run's
+        file is removed when the outputs are swapped in.
 
     Attributes
     ----------
@@ -48,8 +52,9 @@ class StagedOutputs:
         Where the stage writes (inside the staging folder).
     """
 
-    def __init__(self, cfg, stage, inputs=(), science_paths=()):
+    def __init__(self, cfg, stage, inputs=(), science_paths=(), skip=()):
         self.stage = stage
+        self.skip = tuple(skip)
         self.final = Layout(cfg.output_dir)
         self.root = self.final.root / ".staging" / f"stage{stage}"
         self.layout = Layout(self.root)
@@ -112,9 +117,15 @@ class StagedOutputs:
     def _pairs(self):
         staged = self.layout.stage_outputs(self.stage, self.science_paths)
         final = self.final.stage_outputs(self.stage, self.science_paths)
-        return [(s, f) for s, f in zip(staged, final) if ".checkpoints" not in Path(s).parts]
+        return [(s, f) for s, f in zip(staged, final) if ".checkpoints" not in Path(s).parts
+                and not self._skipped(f)]
+
+    def _skipped(self, final):
+        return any(Path(final) == Path(getattr(self.final, name)) for name in self.skip)
 
     def _move_all(self):
+        for name in self.skip:              # an earlier run's product this run does not make
+            Path(getattr(self.final, name)).unlink(missing_ok=True)
         for staged, final in self._pairs():
             if Path(staged).is_file():
                 Path(final).parent.mkdir(parents=True, exist_ok=True)
