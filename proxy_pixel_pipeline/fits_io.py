@@ -272,7 +272,7 @@ def _stamp(hdr, stage, config, inputs, raw_inputs=()):
     title = registry.stage(stage).title
     hdr["STAGE"] = (stage, title)
     hdr["DATE"] = (datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"), "UTC file creation")
-    hdr["CFGHASH"] = (config.digest(stage), "digest of the config behind this stage's outputs")
+    hdr["CFGHASH"] = (config.digest(stage), "digest of the settings behind this file")
     hdr["CFGFILE"] = (Path(config.source).name, "config file")
     for key, value in config.values().items():
         if key in PATH_KEYS and value is not None:

@@ -5,13 +5,99 @@ value of its proxy pixel(s) in that same frame and is empty (NaN) everywhere
 else; the Final Frame is Science - Background.  With K > 1 proxies per pixel
 their values are combined robustly, so one proxy hit by a cosmic ray or
 missing in this frame does not spoil the background.
+
+A proxy hit by a cosmic ray in a science frame stands far above its own time
+series over the science frames: :func:`proxy_hits` finds such values so that
+stage 2 drops them (one proxy: the background pixel becomes empty and stage 5
+infills it; K proxies: the combination ignores it).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["background_frame", "final_frame", "combine_proxies", "background_error"]
+__all__ = ["background_frame", "final_frame", "combine_proxies", "background_error", "proxy_hits"]
+
+_MAD_TO_SIGMA = 1.4826
+
+
+def proxy_hits(series, noise, n_sigma=5.0, min_frames=5, iterations=3):
+    """Values of proxy pixels that are outliers of their own science series.
+
+    Each proxy's value in frame ``f`` is predicted from the other frames as
+    ``a + b * c_f``: ``c_f`` is the frame's common dark and scattered-light
+    level (median over all proxies of their deviation from their own median),
+    ``a`` and ``b`` the pixel's level and response to it (a warmer frame
+    raises a pixel's dark current in proportion to it), fitted by least
+    squares with outliers clipped.  A value more than ``n_sigma`` noise
+    above the prediction (cosmic rays only add charge) is a hit.
+
+    Parameters
+    ----------
+    series : ndarray, shape (n_proxies, n_frames)
+        The proxies' values in the science frames, ADU (NaN = missing).
+    noise : ndarray, shape (n_proxies,) or float
+        Each proxy's one-sigma noise, ADU (read and dark shot noise, e.g.
+        ``RES_STD / sqrt(2)`` of its stage-1 match, typ. a few ADU); the
+        series' own robust scatter is used where larger.
+    n_sigma : float
+        Detection threshold in sigma (typ. 5).  0 finds nothing.
+    min_frames : int
+        Fewest valid frames a series needs to be judged (typ. 5): with
+        fewer, nothing is flagged.
+    iterations : int
+        Clip-and-refit passes.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_proxies, n_frames)
+        True for the values to drop.
+    """
+    series = np.asarray(series, float)
+    valid = np.isfinite(series)
+    hits = np.zeros(series.shape, bool)
+    n_valid = valid.sum(axis=1)
+    if n_sigma <= 0 or series.shape[1] < max(min_frames, 3):
+        return hits
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)      # all-NaN series
+        level = np.nanmedian(series, axis=1)
+        common = np.nanmedian(series - level[:, None], axis=0)
+        common = np.where(np.isfinite(common), common, 0.0)
+        floor = np.broadcast_to(np.asarray(noise, float), level.shape)
+        floor = np.where(np.isfinite(floor), floor, np.nanmedian(floor))
+        # Robust start, so that one hit cannot tilt the first fit: the median
+        # response over the frames far from the common level's median.
+        far = np.abs(common - np.median(common)) >= np.median(np.abs(common - np.median(common)))
+        ratio = (series - level[:, None]) / np.where(common != 0, common, np.nan)[None, :]
+        slope = np.nan_to_num(np.nanmedian(np.where(far[None, :], ratio, np.nan), axis=1))
+        start = series - level[:, None] - slope[:, None] * common[None, :]
+        spread = np.fmax(_MAD_TO_SIGMA * np.nanmedian(np.abs(start), axis=1), floor)
+        use = valid & (np.abs(start) <= 4.0 * spread[:, None])
+        for _ in range(iterations):
+            residual, sigma = _fit_common(series, common, use, floor)
+            use = valid & (np.abs(residual) <= 4.0 * sigma[:, None])
+        residual, sigma = _fit_common(series, common, use, floor)
+    hits = valid & (residual > n_sigma * sigma[:, None]) & (n_valid >= min_frames)[:, None]
+    return hits
+
+
+def _fit_common(series, common, use, floor):
+    """Residuals of ``series ~ a + b * common`` fitted over ``use``, and the robust sigma."""
+    w = use.astype(float)
+    n = np.maximum(w.sum(axis=1), 1.0)
+    v = np.where(use, series, 0.0)
+    c_mean = (w * common).sum(axis=1) / n
+    v_mean = v.sum(axis=1) / n
+    dc = common[None, :] - c_mean[:, None]
+    var = (w * dc ** 2).sum(axis=1)
+    b = np.where(var > 0, (w * dc * (v - v_mean[:, None])).sum(axis=1) / np.where(var > 0, var, 1), 0.0)
+    residual = series - v_mean[:, None] - b[:, None] * dc
+    mad = np.nanmedian(np.abs(np.where(use, residual, np.nan)), axis=1)
+    sigma = np.fmax(_MAD_TO_SIGMA * mad, floor)
+    return residual, sigma
 
 
 def combine_proxies(values, method="median", clip_sigma=3.0):

@@ -24,7 +24,8 @@ import numpy as np
 from lacosmic import remove_cosmics
 from scipy import ndimage
 
-__all__ = ["infill", "remove_cosmic_rays", "error_model", "background_noise_image"]
+__all__ = ["infill", "remove_cosmic_rays", "error_model", "background_noise_image",
+           "subtraction_noise"]
 
 
 def _float_copy(a):
@@ -159,6 +160,43 @@ def background_noise_image(spectral, table, shape, gain, read_noise):
     noise = np.full(shape, typical, np.float32)
     noise[spectral[:, 0], spectral[:, 1]] = np.where(np.isfinite(std), np.maximum(std, floor), typical)
     return noise
+
+
+def subtraction_noise(spectral, table, shape, gain, read_noise, bkg_err=None):
+    """Per-pixel noise (ADU) of one frame's Science - Background, signal's photon noise aside.
+
+    With one proxy (no ``bkg_err``) it is :func:`background_noise_image`: the
+    match residual's std, two pixels' noise.  With K proxies the background
+    is much quieter than a pixel: the pixel's own noise (half the variance of
+    its median residual std over the K matches, at least its read noise) plus
+    the background's uncertainty in this frame (stage 2's ``BKG_ERR``).
+
+    Parameters
+    ----------
+    spectral, table, shape, gain, read_noise
+        As for :func:`background_noise_image`.
+    bkg_err : ndarray, shape ``shape``, optional
+        Stage 2's ``BKG_ERR`` of this frame, ADU (NaN where unknown).
+
+    Returns
+    -------
+    ndarray of float32, shape ``shape``
+    """
+    pair = background_noise_image(spectral, table, shape, gain, read_noise)
+    if bkg_err is None:
+        return pair
+    std = np.asarray(table["RES_STD"], float)
+    std = std.reshape(len(std), -1)
+    with np.errstate(invalid="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)     # pixels without proxies
+            own_spec = np.fmax(np.nanmedian(std, axis=1) / np.sqrt(2.0), read_noise / gain)
+    own = np.full(shape, np.nan)
+    own[spectral[:, 0], spectral[:, 1]] = own_spec
+    noise = np.hypot(own, bkg_err)
+    return np.where(np.isfinite(noise), noise, pair).astype(np.float32)
 
 
 def _fill_nearest(data, bad):

@@ -128,10 +128,11 @@ SETTINGS = (
             "k: candidates with |residual median| closest to 0, then min std", _S1, low=1),
     Setting("prefilter_count", "int", 64, (1,),
             "M: candidates kept per pixel by the matrix-product LSQ score", _S1, low=1),
-    Setting("proxy_count", "int", 1, (1,),
-            "K: proxies per spectral pixel (1 = the seed's single proxy). Recommended: 16 with "
-            "proxy_combine: clipped_mean and proxy_offset: true (residual 1.04x the noise floor "
-            "instead of 1.84x on the demo data; docs/proxy_count.md)", _S1, low=1),
+    Setting("proxy_count", "int", 16, (1,),
+            "K: proxies per spectral pixel, combined robustly in stage 2 (residual 1.04x the "
+            "noise floor instead of 1.84x for K = 1 on the demo data; docs/proxy_count.md). "
+            "1 = the seed's single proxy (with proxy_combine: median, proxy_offset: false)",
+            _S1, low=1),
     Setting("block_size", "int", 512, (),
             "spectral pixels per block (unit of work, MPI balance and checkpoints)", _S1, low=1),
     Setting("candidate_chunk", "int", 4096, (),
@@ -139,11 +140,17 @@ SETTINGS = (
     Setting("blas_threads", "int", 0, (),
             "BLAS threads per rank; 0 = cores on the node / ranks on the node", _S1, low=0),
     # ---- stage 2
-    Setting("proxy_combine", "str", "median", (2,),
+    Setting("proxy_combine", "str", "clipped_mean", (2,),
             "median | clipped_mean: how K > 1 proxies' values make the background", _S2,
             choices=("median", "clipped_mean")),
-    Setting("proxy_offset", "bool", False, (2,),
+    Setting("proxy_offset", "bool", True, (2,),
             "add each proxy's median dark residual (spectral - proxy) to its value", _S2),
+    Setting("proxy_hit_sigma", "float", 5.0, (2,),
+            "a proxy value this many sigma above its own science series is a cosmic ray and is "
+            "dropped (one proxy: the pixel is infilled in stage 5); 0 = off", _S2, low=0.0),
+    Setting("temporal_min_frames", "int", 5, (2, 5),
+            "fewest science frames for the time-series cosmic-ray checks (proxy_hit_sigma, "
+            "temporal_sigma); with fewer only L.A.Cosmic runs", _S2, low=3),
     # ---- stages 3-4
     Setting("bin_width", "int", 25, (3, 4), "columns per bin (last partial bin kept)", _S34, low=1),
     # ---- stage 5
@@ -157,6 +164,13 @@ SETTINGS = (
     Setting("read_noise", "float", 3.5, (2, 5),
             "e-: floor of the background noise, sqrt(2) x read noise / gain (gain and "
             "read_noise also floor stage 2's BKG_ERR)", _S5, low=0.0),
+    Setting("temporal_sigma", "float", 5.0, (5,),
+            "a trace pixel this many sigma above what the other frames predict (its level "
+            "across frames scaled by the frame's fitted flux) is a cosmic ray; 0 = off", _S5,
+            low=0.0),
+    Setting("temporal_neighbor_sigma", "float", 3.5, (5,),
+            "neighbours of a time-series hit above this many sigma belong to it (streaks)", _S5,
+            low=0.0),
     Setting("lacosmic_contrast", "float", 2.0, (5,),
             "Laplacian-to-fine-structure contrast (2 for critically sampled)", _S5, low=0.0),
     Setting("lacosmic_cr_threshold", "float", 5.0, (5,),

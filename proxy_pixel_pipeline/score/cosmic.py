@@ -12,7 +12,11 @@ deposits are lost in the noise).  Non-CR pixels: in-trace, not missing,
 ``recall`` = flagged truth-CR pixels / truth-CR pixels;
 ``false_positive_rate`` = flagged non-CR pixels / non-CR pixels;
 ``precision`` = flagged truth-CR / (flagged truth-CR + flagged non-CR).
-Flags: the ``COSMIC`` extension of ``final/``.  Also the counts behind them
+Flags: the ``COSMIC`` extension of ``final/``; ``by_detector`` gives recall
+and false-positive rate of each detector alone from the ``DQ`` bits
+(``temporal``: along the time series, ``lacosmic``: L.A.Cosmic).
+``left_above`` is the fraction of truth-CR pixels whose stage-5 value still
+lies more than ``cr_nsigma`` noise above the true signal.  Also the counts behind them
 (``n_truth``, ``n_found``, ``n_non_cr``, ``n_false``), the faint deposits
 (``n_faint``, ``n_faint_flagged``) and every flagged pixel (``n_flagged``).
 """
@@ -21,11 +25,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..flags import DQFlag
 from ..infill import error_model
 from .inputs import stage_number
 from .stats import as_float
 
-__all__ = ["CosmicMetrics", "pixel_noise"]
+__all__ = ["CosmicMetrics", "pixel_noise", "DETECTORS"]
+
+#: The cosmic-ray detectors of stage 5, by their DQ bit.
+DETECTORS = {"temporal": DQFlag.COSMIC_TEMPORAL, "lacosmic": DQFlag.COSMIC_LACOSMIC}
 
 
 def pixel_noise(signal, background, gain, read_noise, bias):
@@ -64,7 +72,8 @@ class CosmicMetrics:
         self.run = run
         self.cr_nsigma = float(cr_nsigma)
         self.counts = dict.fromkeys(("truth", "found", "nonc", "false", "faint", "faint_flagged",
-                                     "flagged"), 0)
+                                     "flagged", "left"), 0)
+        self.detectors = {name: {"found": 0, "false": 0} for name in DETECTORS}
 
     def add(self, frame):
         """Add one :class:`~.inputs.Frame` (nothing without stage 5)."""
@@ -84,6 +93,11 @@ class CosmicMetrics:
         c["faint"] += int(faint.sum())
         c["faint_flagged"] += int((faint & flagged).sum())
         c["flagged"] += int((valid & flagged).sum())
+        c["left"] += int((strong & (frame.stage5 - frame.signal > self.cr_nsigma * noise)).sum())
+        for name, bit in DETECTORS.items():
+            by = (frame.dq & bit) != 0
+            self.detectors[name]["found"] += int((strong & by).sum())
+            self.detectors[name]["false"] += int((none & by).sum())
 
     def result(self, notes) -> dict:
         """``{"cosmic": section}``, the section None without stage 5 (notes say so)."""
@@ -100,4 +114,9 @@ class CosmicMetrics:
             "false_positive_rate": as_float(c["false"] / c["nonc"]) if c["nonc"] else None,
             "precision": as_float(c["found"] / tp_fp) if tp_fp else None,
             "n_faint": c["faint"], "n_faint_flagged": c["faint_flagged"],
-            "n_flagged": c["flagged"]}}
+            "n_flagged": c["flagged"],
+            "left_above": as_float(c["left"] / c["truth"]) if c["truth"] else None,
+            "by_detector": {name: {
+                "recall": as_float(d["found"] / c["truth"]) if c["truth"] else None,
+                "false_positive_rate": as_float(d["false"] / c["nonc"]) if c["nonc"] else None}
+                for name, d in self.detectors.items()}}}

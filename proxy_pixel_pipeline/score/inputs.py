@@ -179,7 +179,9 @@ def same_shape(image, mask, path, whose="spectral mask's"):
 
 
 def read_stage5(path):
-    """Cleaned frame (float64), INFILLED and COSMIC masks (bool) of a stage-5 file.
+    """Cleaned frame (float64), INFILLED and COSMIC masks (bool) and DQ bits of a stage-5 file.
+
+    Files without ``DQ`` (made before it existed) give zero bits.
 
     Raises
     ------
@@ -191,9 +193,11 @@ def read_stage5(path):
             image = np.asarray(hdul[0].data, np.float64)
             infilled = np.asarray(hdul["INFILLED"].data) != 0
             cosmic = np.asarray(hdul["COSMIC"].data) != 0
+            dq = (np.asarray(hdul["DQ"].data, np.int64) if "DQ" in hdul
+                  else np.zeros(image.shape, np.int64))
     except (KeyError, OSError) as exc:
         raise PipelineError(f"{path}: cannot read stage 5 output ({exc})") from None
-    return image, infilled, cosmic
+    return image, infilled, cosmic, dq
 
 
 def stage_files(paths, notes, output):
@@ -235,8 +239,8 @@ class Frame:
         Raw science frame ``S`` (NaN where missing).
     stage2 : ndarray or None
         Stage-2 Final Frame ``F2``.
-    stage5, infilled, flagged : ndarray or None
-        Stage-5 frame ``F5`` and its INFILLED and COSMIC masks (bool).
+    stage5, infilled, flagged, dq : ndarray or None
+        Stage-5 frame ``F5``, its INFILLED and COSMIC masks (bool) and DQ bits.
     master_dark : ndarray or None
         ``MD`` (the same for every frame).
     proxy_background, proxy_hit : ndarray or None
@@ -254,6 +258,7 @@ class Frame:
     stage5: np.ndarray | None
     infilled: np.ndarray | None
     flagged: np.ndarray | None
+    dq: np.ndarray | None
     master_dark: np.ndarray | None
     proxy_background: np.ndarray | None
     proxy_hit: np.ndarray | None
@@ -309,18 +314,18 @@ class RunInputs:
         truth = self.truth.frame(self.names[i])
         same_shape(truth.signal, mask, self.truth.folder / self.names[i])
         science = same_shape(read_image(path, self.cfg.missing_value, dtype=np.float64), mask, path)
-        stage2 = stage5 = infilled = flagged = None
+        stage2 = stage5 = infilled = flagged = dq = None
         if self.stage2_paths:
             p2 = self.stage2_paths[i]
             stage2 = same_shape(read_image(p2, dtype=np.float64), mask, p2)
         if self.stage5_paths:
             p5 = self.stage5_paths[i]
-            stage5, infilled, flagged = (same_shape(a, mask, p5) for a in read_stage5(p5))
+            stage5, infilled, flagged, dq = (same_shape(a, mask, p5) for a in read_stage5(p5))
         proxy_background = proxy_hit = None
         if self.proxies is not None:
             proxy_background, proxy_hit = self.proxies.in_frame(truth.background, truth.cosmic)
         return Frame(i, truth.signal, truth.background, truth.cosmic, mask & ~truth.missing,
-                     science, stage2, stage5, infilled, flagged, self.master_dark,
+                     science, stage2, stage5, infilled, flagged, dq, self.master_dark,
                      proxy_background, proxy_hit)
 
     def frames(self):

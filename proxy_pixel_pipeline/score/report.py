@@ -202,7 +202,12 @@ def _cosmic_lines(cr):
     return [f"Cosmic rays (stage 5 COSMIC mask vs truth deposits > {cr['nsigma']:g} sigma)",
             f"  recall {rec} ({cr['n_found']}/{cr['n_truth']}), false-positive rate {fpr} "
             f"({cr['n_false']}/{cr['n_non_cr']}), precision {prec}; faint deposits "
-            f"flagged {cr['n_faint_flagged']}/{cr['n_faint']}", ""]
+            f"flagged {cr['n_faint_flagged']}/{cr['n_faint']}",
+            *(f"  {name:<9} alone: recall {_num(d['recall'], '{:.3f}', 0)}, false-positive rate "
+              f"{_num(d['false_positive_rate'], '{:.2e}', 0)}"
+              for name, d in cr.get("by_detector", {}).items()),
+            f"  hit pixels left above {cr['nsigma']:g} sigma after stage 5: "
+            f"{_num(cr.get('left_above'), '{:.4f}', 0)}", ""]
 
 
 def _jsonable(obj):

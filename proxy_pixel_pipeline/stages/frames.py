@@ -6,6 +6,11 @@ in the primary HDU.  With K > 1 proxies the background file also holds the
 background's per-pixel one-sigma uncertainty (extension ``BKG_ERR``, ADU: the
 standard error of the K proxies' combination from their spread, and the error
 of their matched level), for spectrum extraction.
+
+Before any frame is made, rank 0 reads every proxy's values over all science
+frames and finds the values hit by a cosmic ray (:func:`..frames.proxy_hits`);
+those are dropped from that frame's background, and the background file's
+``PROXYHIT`` extension counts, per spectral pixel, the proxies dropped.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from astropy.io import fits
 
 from ..fits_io import (check_frames, header_values, observation_header, read_image, read_mask,
                        write_fits)
-from ..frames import background_frame, final_frame
+from ..frames import background_frame, final_frame, proxy_hits
 from ..layout import Layout
 from ..logs import get_logger
 from ..parallel import bcast_array
@@ -41,6 +46,7 @@ def run(cfg, comm, overwrite=False):
     log = get_logger()
     layout = Layout(cfg.output_dir)
     science_paths = spectral = proxy = shape = offsets = n_darks = level_bias = staged = None
+    proxy_flat = hit_pixels = None                      # rank 0 only
     finished = False
     if comm.rank == 0:
         # Every input checked before anything is written.
@@ -67,6 +73,9 @@ def run(cfg, comm, overwrite=False):
         log.info("%d science frames, %d spectral pixels, %d proxies each",
                  len(science_paths), len(spectral), proxy.shape[1])
         _warn_if_beyond_dark_temperatures(layout.matches, science_paths, log)
+        proxy_flat = np.where(has, np.ravel_multi_index(
+            (np.where(has, proxy[..., 0], 0), np.where(has, proxy[..., 1], 0)), shape), -1)
+        hit_pixels = _find_proxy_hits(cfg, science_paths, proxy_flat, table, log)
     science_paths = comm.bcast(science_paths)
     spectral = bcast_array(comm, spectral)
     proxy = bcast_array(comm, proxy)
@@ -78,6 +87,7 @@ def run(cfg, comm, overwrite=False):
 
     def read(i):
         image = read_image(science_paths[i], cfg.missing_value)   # shape checked up front
+        image.ravel()[hit_pixels[i]] = np.nan        # proxies hit by a cosmic ray here: dropped
         if np.isnan(image).all():
             log.warning("%s: every pixel is missing", science_paths[i])
         return image
@@ -108,6 +118,12 @@ def run(cfg, comm, overwrite=False):
             ext[0].header["BUNIT"] = "adu"
             ext[0].header["COMMENT"] = ("one-sigma uncertainty of the background from the proxies' "
                                         "spread and matched level")
+        dropped = np.zeros(shape, np.uint8)
+        dropped[spectral[:, 0], spectral[:, 1]] = np.isin(proxy_flat, hit_pixels[i]).sum(axis=1)
+        ext.append(fits.ImageHDU(dropped, name="PROXYHIT"))
+        ext[-1].header["COMMENT"] = ("proxies of the pixel dropped in this frame: a cosmic ray on the "
+                                     "proxy (outlier of its science series)")
+        header["NPROXHIT"] = (len(hit_pixels[i]), "proxy values dropped (cosmic-ray hits)")
         write_fits(staged.layout.background(src), out["background"], stage=2, config=cfg,
                    inputs=[src, layout.matches],
                    header=header, extensions=ext, bunit="adu")
@@ -120,6 +136,26 @@ def run(cfg, comm, overwrite=False):
     if comm.rank == 0:
         staged.commit()
         log.info("wrote %d background and final frames under %s", len(science_paths), layout.root)
+
+
+def _find_proxy_hits(cfg, science_paths, proxy_flat, table, log):
+    """Rank 0: for each science frame, the pixels (flat indices) whose proxy value is a hit."""
+    pixels, where = np.unique(proxy_flat[proxy_flat >= 0], return_inverse=True)
+    empty = [np.zeros(0, np.intp)] * len(science_paths)
+    if cfg.proxy_hit_sigma <= 0 or len(science_paths) < cfg.temporal_min_frames or not len(pixels):
+        return empty
+    series = np.empty((len(pixels), len(science_paths)), np.float32)
+    for f, path in enumerate(science_paths):
+        series[:, f] = read_image(path, cfg.missing_value).ravel()[pixels]
+    # A proxy's own noise: its match residual's std over the darks holds two pixels' noise.
+    noise = np.full(len(pixels), np.inf)
+    res_std = np.asarray(table["RES_STD"], float).reshape(proxy_flat.shape)[proxy_flat >= 0]
+    np.fmin.at(noise, where, res_std / np.sqrt(2.0))
+    noise[~np.isfinite(noise)] = np.nan
+    hits = proxy_hits(series, noise, cfg.proxy_hit_sigma, cfg.temporal_min_frames)
+    log.info("proxy values dropped as cosmic-ray hits: %d of %d (%.2g)", int(hits.sum()),
+             hits.size, hits.mean())
+    return [pixels[hits[:, f]] for f in range(len(science_paths))]
 
 
 #: Science frames this far (degC) beyond the darks' CCD temperatures get a warning.

@@ -18,13 +18,15 @@ import numpy as np
 from astropy.io import fits
 
 from ..fits_io import observation_header, read_image, write_fits
-from ..infill import background_noise_image, error_model, infill, remove_cosmic_rays
+from ..flags import DQFlag, PixelFlag, flagdoc
+from ..infill import error_model, infill, remove_cosmic_rays, subtraction_noise
 from ..layout import Layout
 from ..logs import get_logger
 from ..parallel import bcast_array
 from ..products import read_matches, read_profile_fits, read_spectral_mask
 from ..profiles import model_frame
 from ..staging import StagedOutputs
+from ..temporal import series_prediction, temporal_hits
 from .common import check_previous, map_frames, refuse_overwrite
 
 __all__ = ["run"]
@@ -42,7 +44,7 @@ def run(cfg, comm, overwrite=False):
     """
     log = get_logger()
     layout = Layout(cfg.output_dir)
-    paths = region = noise = staged = None
+    paths = staged = None
     finished = False
     if comm.rank == 0:
         check_previous(layout.matches, cfg, 1)
@@ -58,46 +60,72 @@ def run(cfg, comm, overwrite=False):
         finished = staged.begin()
     if comm.bcast(finished):
         return
+    series = None
     if comm.rank == 0:
-        spectral, _, table = read_matches(layout.matches)
-        region = read_spectral_mask(layout.matches)
-        noise = background_noise_image(spectral, table, region.shape, cfg.gain, cfg.read_noise)
+        series = _read_series(cfg, layout, paths)
+        log.info("%d frames; time-series cosmic-ray check %s", len(paths),
+                 "on" if series["temporal"] else
+                 f"off (temporal_sigma 0 or fewer than {cfg.temporal_min_frames} frames)")
     paths = comm.bcast(paths)
-    region = bcast_array(comm, region)
-    noise = bcast_array(comm, noise)
+    region = bcast_array(comm, series["region"] if series else None)
+    temporal = comm.bcast(series["temporal"] if series else None)
+    layers = ("final", "prediction", "z", "noise", "dq")
 
     def read(i):
-        # Frame and its fitted model travel together to the rank that cleans them.
-        final = read_image(layout.final_no_infill(paths[i]))
-        model = model_frame(read_profile_fits(layout.final_fits(paths[i])), final.shape)
-        return np.stack([final, model.astype(np.float32)])
+        # Everything a rank needs for one frame, as frame-shaped layers.
+        stack = np.full((len(layers),) + region.shape, np.nan, np.float32)
+        for k, name in enumerate(layers):
+            stack[k].ravel()[series["trace"]] = series[name][i]
+        return stack
 
     def compute(stack):
         n = len(stack)
         shape = stack.shape[2:]
         out = {"final": np.empty((n,) + shape, np.float32),
+               "err": np.empty((n,) + shape, np.float32),
+               "dq": np.empty((n,) + shape, np.uint8),
                "infilled": np.empty((n,) + shape, np.uint8),
                "cosmic": np.empty((n,) + shape, np.uint8)}
-        for k, (final, model) in enumerate(stack):
-            error = error_model(np.where(np.isfinite(model), model, 0.0), noise, cfg.gain)
-            filled, infilled = infill(final, model, region=region, fill_negative=cfg.fill_negative,
+        for k, (final, prediction, z, noise, dq) in enumerate(stack):
+            error = error_model(np.nan_to_num(prediction), noise, cfg.gain)
+            hits = (temporal_hits(z, cfg.temporal_sigma, cfg.temporal_neighbor_sigma) & region
+                    if temporal else np.zeros(shape, bool))
+            filled, infilled = infill(final, prediction, region=region,
+                                      fill_negative=cfg.fill_negative,
                                       negative_limit=cfg.negative_sigma * error)
-            cleaned, cosmic = remove_cosmic_rays(
+            filled[hits] = prediction[hits]        # a hit's value is the series' prediction
+            cleaned, lacosmic = remove_cosmic_rays(
                 filled, error, contrast=cfg.lacosmic_contrast,
                 cr_threshold=cfg.lacosmic_cr_threshold,
                 neighbor_threshold=cfg.lacosmic_neighbor_threshold,
                 maxiter=cfg.lacosmic_maxiter, region=region)
-            out["final"][k], out["infilled"][k], out["cosmic"][k] = cleaned, infilled, cosmic
+            lacosmic &= ~hits
+            infilled &= ~hits
+            flags = np.nan_to_num(dq).astype(np.uint8)
+            flags[infilled | hits] |= DQFlag.INFILLED.value
+            flags[hits] |= DQFlag.COSMIC_TEMPORAL.value
+            flags[lacosmic] |= DQFlag.COSMIC_LACOSMIC.value
+            out["final"][k], out["infilled"][k], out["cosmic"][k] = cleaned, infilled, hits | lacosmic
+            out["err"][k] = np.where(region, error, np.nan)
+            out["dq"][k] = flags
         return out
 
     def write(i, out):
         src = paths[i]
-        ext = [fits.ImageHDU(out["infilled"], name="INFILLED"), fits.ImageHDU(out["cosmic"], name="COSMIC")]
-        ext[0].header["COMMENT"] = "1 = pixel infilled from the stage 4 profile fit"
-        ext[1].header["COMMENT"] = "1 = cosmic ray found and replaced by lacosmic"
+        ext = [fits.ImageHDU(out["err"], name="ERR"), fits.ImageHDU(out["dq"], name="DQ"),
+               fits.ImageHDU(out["infilled"], name="INFILLED"),
+               fits.ImageHDU(out["cosmic"], name="COSMIC")]
+        ext[0].header["BUNIT"] = "adu"
+        ext[0].header["COMMENT"] = ("one-sigma uncertainty: photon noise of the predicted signal, "
+                                    "the pixel's own noise and the background's")
+        ext[1].header["FLAGDOC"] = flagdoc(DQFlag)
+        ext[2].header["COMMENT"] = "1 = empty or negative pixel infilled from the profile model"
+        ext[3].header["COMMENT"] = "1 = cosmic ray found (time series or lacosmic) and replaced"
         hdr = observation_header(src)
         hdr["NINFILL"] = (int(out["infilled"].sum()), "pixels infilled from the profile fit")
         hdr["NCOSMIC"] = (int(out["cosmic"].sum()), "cosmic-ray pixels replaced")
+        hdr["NCRTIME"] = (int(np.count_nonzero(out["dq"] & DQFlag.COSMIC_TEMPORAL)),
+                          "cosmic-ray pixels found along the time series")
         write_fits(staged.layout.final(src), out["final"], stage=5, config=cfg, header=hdr, extensions=ext,
                    inputs=[layout.final_no_infill(src), layout.final_fits(src)], bunit="adu")
         log.debug("%s: %d infilled, %d cosmic-ray pixels", src.name, hdr["NINFILL"], hdr["NCOSMIC"])
@@ -106,3 +134,38 @@ def run(cfg, comm, overwrite=False):
     if comm.rank == 0:
         staged.commit()
         log.info("wrote %d final frames under %s", len(paths), layout.root / "final")
+
+
+def _read_series(cfg, layout, paths):
+    """Rank 0: the trace pixels of every frame, their prediction from the series, noise and flags."""
+    spectral, _, table = read_matches(layout.matches)
+    region = read_spectral_mask(layout.matches)
+    trace = np.flatnonzero(region)
+    # Flags that hold in every frame, from the match table.
+    match_flags = np.zeros(region.shape, np.uint8)
+    match_flags[spectral[:, 0], spectral[:, 1]] = np.asarray(table["FLAG"])
+    static = np.zeros(region.shape, np.uint8)
+    static[(match_flags & PixelFlag.HOT) != 0] |= DQFlag.HOT.value
+    static[(match_flags & ~np.uint8(PixelFlag.HOT)) != 0] |= DQFlag.NO_PROXY.value
+    shape = (len(paths), len(trace))
+    out = {name: np.empty(shape, np.float32) for name in ("final", "model", "noise")}
+    out["dq"] = np.empty(shape, np.uint8)
+    for f, path in enumerate(paths):
+        final = read_image(layout.final_no_infill(path))
+        model = model_frame(read_profile_fits(layout.final_fits(path)), final.shape)
+        with fits.open(layout.background(path)) as hdul:
+            bkg_err = hdul["BKG_ERR"].data if "BKG_ERR" in hdul else None
+            hit = hdul["PROXYHIT"].data != 0 if "PROXYHIT" in hdul else np.zeros(region.shape, bool)
+        noise = subtraction_noise(spectral, table, region.shape, cfg.gain, cfg.read_noise, bkg_err)
+        dq = static.copy()
+        dq[hit] |= DQFlag.PROXY_HIT.value
+        dq[np.isnan(final) & (static == 0) & ~hit] |= DQFlag.EMPTY_INPUT.value
+        for name, image in (("final", final), ("model", model), ("noise", noise), ("dq", dq)):
+            out[name][f] = image.ravel()[trace]
+    temporal = cfg.temporal_sigma > 0 and len(paths) >= cfg.temporal_min_frames
+    out["prediction"], out["z"], background = series_prediction(
+        out["final"], out["model"], trace % region.shape[1], out["noise"], cfg.gain,
+        min_frames=cfg.temporal_min_frames)
+    out["noise"][:] = background            # measured along the series (see temporal)
+    out.update(region=region, trace=trace, temporal=temporal)
+    return out

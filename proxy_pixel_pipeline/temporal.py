@@ -1,0 +1,175 @@
+"""Cosmic rays along each trace pixel's time series (stage 5, before L.A.Cosmic).
+
+A transit visit has tens of science frames of the same trace.  A pixel hit by
+a cosmic ray in one frame stands far above what the other frames say it should
+hold, which single-frame edge detection (L.A.Cosmic) cannot use; time-series
+pipelines reject such outliers along time (e.g. Eureka!'s sigma clipping of
+each pixel's series).  The prediction must follow what really changes from
+frame to frame, or a transit, a frame with less flux or a shift of the trace
+would be flagged:
+
+* the frame's own stage-4 profile model ``M_f`` already follows its flux and
+  trace position in each column bin;
+* what the model misses at a pixel (absorption lines inside a bin, the exact
+  profile shape) is the same in every frame up to the frame's flux, so it is
+  learnt robustly across frames: ``Q = median_f((F_f - M_f) / k_f)``, with
+  ``k_f`` the frame's model flux in that column relative to the median frame.
+
+A frame's fit can be pulled by a long cosmic-ray streak in its bin (a wrong
+constant under the whole bin): a robust per-column level of what is left,
+``d_f`` (median over the column's trace pixels of ``F_f - M_f - k_f Q``), is
+added.  The prediction ``P_f = M_f + k_f Q + d_f`` is compared with the value in units of
+the pixel's noise (:func:`~.infill.error_model` of the prediction and the
+background noise, widened for the error of the median): :func:`series_prediction`.
+The background noise combines the dark-based value (stage 1's residual std
+and stage 2's BKG_ERR) with the series' own robust scatter (photon noise
+removed): the dark-based value is capped at twice the series' (a cosmic ray
+that hit the pixel in one dark inflates a std), and weighs as 20 frames.
+:func:`temporal_hits` thresholds one frame and grows the hits into their
+neighbours (cosmic rays are often streaks).  ``P_f`` is also the better infill
+value for empty pixels: it keeps the lines a bin's smooth model lacks.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import ndimage
+
+from .infill import error_model
+
+__all__ = ["series_prediction", "temporal_hits"]
+
+
+def series_prediction(final, model, columns, noise, gain, min_frames=5):
+    """Each trace pixel's expected value in every frame from the whole series.
+
+    Parameters
+    ----------
+    final : ndarray, shape (n_frames, n_pixels)
+        Final Frame values (science - background) of the trace pixels, ADU;
+        NaN where empty.
+    model : ndarray, shape (n_frames, n_pixels)
+        Each frame's stage-4 profile model at those pixels, ADU.
+    columns : ndarray of int, shape (n_pixels,)
+        Column of each pixel (the frame's flux scale is per column).
+    noise : ndarray, shape (n_frames, n_pixels) or (n_pixels,)
+        One-sigma noise of the background subtraction from the darks, ADU:
+        the fallback for pixels with too few frames, and (its median) the
+        typical value the series' own estimate is shrunk towards.
+    gain : float
+        e-/ADU (photon noise of the predicted signal).
+    min_frames : int
+        Fewest valid frames a pixel needs for its correction ``Q``; with
+        fewer the prediction is the model itself (typ. 5).
+
+    Returns
+    -------
+    prediction : ndarray, shape (n_frames, n_pixels)
+        ``P_f = M_f + k_f Q + d_f`` (``Q = 0`` where it cannot be learnt).
+    z : ndarray, shape (n_frames, n_pixels)
+        ``(F_f - P_f) / sigma_f``, NaN where ``F_f`` is empty.
+    background_noise : ndarray, shape (n_pixels,)
+        The background-subtraction noise measured along the series, ADU.
+    """
+    final = np.asarray(final, np.float64)
+    model = np.asarray(model, np.float64)
+    scale = _flux_scale(model, columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)       # pixels empty in every frame
+        n_valid = np.isfinite(final).sum(axis=0)
+        correction = np.nanmedian((final - model) / scale, axis=0)
+    learnt = (n_valid >= min_frames) & np.isfinite(correction)
+    prediction = model + scale * np.where(learnt, correction, 0.0)
+    prediction += _column_level(final - prediction, columns)
+    background = _series_noise(final - prediction, prediction, n_valid, noise, gain, min_frames)
+    # The median of n values has the variance of a mean of 2n/pi: its error adds to the noise.
+    widen = np.sqrt(1.0 + np.pi / (2.0 * np.maximum(n_valid, 1)))
+    sigma = error_model(np.where(np.isfinite(prediction), prediction, 0.0), background, gain) * widen
+    z = (final - prediction) / sigma
+    return prediction, z, background
+
+
+def _series_noise(residual, prediction, n_valid, prior, gain, min_frames, weight=20.0):
+    """Background noise per pixel from the darks and from its residuals along the series.
+
+    The series' ``1.4826 MAD`` of the residuals, less the mean photon
+    variance of the prediction, averaged in variance with the pixel's
+    dark-based value as ``weight`` frames' worth of prior; the prior is
+    capped at twice the series' value (but not below the trace's typical
+    one).  Measured on held-out demo data: clean pixels above 5 sigma 1.0e-4
+    (2.5e-4 from the series alone, 7.9e-5 from the darks alone, which miss
+    hits in pixels a dark's cosmic ray made look noisy).
+    """
+    prior = np.broadcast_to(np.asarray(prior, float), residual.shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        typical = np.nanmedian(prior)
+        mad = np.nanmedian(np.abs(residual - np.nanmedian(residual, axis=0)), axis=0)
+        photon = np.nanmean(np.maximum(prediction, 0.0), axis=0) / gain
+    measured = np.maximum((1.4826 * mad) ** 2 - photon, 0.0)
+    fallback = np.nanmedian(prior, axis=0)
+    capped = np.minimum(fallback, np.maximum(2.0 * np.sqrt(measured), typical))
+    variance = (n_valid * measured + weight * capped ** 2) / (n_valid + weight)
+    return np.where((n_valid >= min_frames) & np.isfinite(variance), np.sqrt(variance), fallback)
+
+
+def _column_level(residual, columns):
+    """``d_f``: median residual of each frame over each column's pixels, per pixel."""
+    order = np.argsort(columns, kind="stable")
+    cols = columns[order]
+    starts = np.flatnonzero(np.r_[True, cols[1:] != cols[:-1]])
+    counts = np.diff(np.r_[starts, len(cols)])
+    slot = np.arange(len(cols)) - np.repeat(starts, counts)       # position within its column
+    grid = np.full((len(residual), counts.max() if len(counts) else 0, len(starts)), np.nan)
+    grid[:, slot, np.repeat(np.arange(len(starts)), counts)] = residual[:, order]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)          # columns empty in a frame
+        level = np.nan_to_num(np.nanmedian(grid, axis=1))
+    out = np.empty_like(residual)
+    out[:, order] = level[:, np.repeat(np.arange(len(starts)), counts)]
+    return out
+
+
+def _flux_scale(model, columns):
+    """``k_f``: each frame's model flux in a pixel's column over the series' median."""
+    n_columns = int(columns.max()) + 1 if len(columns) else 0
+    flux = np.stack([np.bincount(columns, np.nan_to_num(m), n_columns) for m in model])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        typical = np.median(flux, axis=0)
+        k = flux / typical
+    k = np.where(np.isfinite(k) & (k > 0), k, 1.0)
+    return k[:, columns]
+
+
+def temporal_hits(z, n_sigma=5.0, neighbor_sigma=2.5, grow=2):
+    """Cosmic-ray pixels of one frame from its time-series z-scores.
+
+    Parameters
+    ----------
+    z : ndarray, shape (n_rows, n_columns)
+        The frame's z-scores from :func:`series_prediction` (NaN where empty
+        or outside the trace).
+    n_sigma : float
+        A hit stands this many sigma above its prediction (typ. 5); 0 finds
+        nothing.
+    neighbor_sigma : float
+        Pixels touching a hit (8-connected) above this many sigma are part of
+        it (typ. 2.5: the faint ends of a streak).
+    grow : int
+        Growth steps.
+
+    Returns
+    -------
+    ndarray of bool, shape of ``z``
+    """
+    z = np.nan_to_num(np.asarray(z, float), nan=-np.inf)
+    if n_sigma <= 0:
+        return np.zeros(z.shape, bool)
+    hits = z > n_sigma
+    if hits.any() and grow:
+        hits = ndimage.binary_dilation(hits, np.ones((3, 3), bool), iterations=grow,
+                                       mask=z > neighbor_sigma)
+    return hits
