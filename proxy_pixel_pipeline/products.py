@@ -11,10 +11,13 @@ from astropy.io import fits
 
 from . import registry
 from .errors import PipelineError
-from .fits_io import read_table
-from .profiles import ProfileFits
+from .fits_io import read_image, read_table
+from .flags import DQFlag, PixelFlag
+from .infill import subtraction_noise
+from .profiles import ProfileFits, model_frame
+from .temporal import series_prediction
 
-__all__ = ["read_matches", "read_spectral_mask", "read_profile_fits"]
+__all__ = ["read_matches", "read_spectral_mask", "read_profile_fits", "stage5_series"]
 
 
 def read_matches(path):
@@ -49,3 +52,55 @@ def read_spectral_mask(path):
 def read_profile_fits(path, extname="FITS") -> ProfileFits:
     """Read the profile fits (one row per column bin) written by stage 3 or 4."""
     return ProfileFits.from_table(read_table(path, extname))
+
+
+def stage5_series(cfg, layout, paths):
+    """What stage 5 works on: every frame's trace pixels, their prediction from the series,
+    noise and data-quality bits (stage 5 and its figures).
+
+    Parameters
+    ----------
+    cfg : Config
+    layout : Layout
+    paths : list of Path
+        The science frames.
+
+    Returns
+    -------
+    dict
+        ``final``, ``model``, ``prediction``, ``z``, ``noise`` (float32) and
+        ``dq`` (uint8), each (n_frames, n_trace_pixels); ``trace`` (flat
+        indices of the trace pixels), ``region`` (the spectral mask) and
+        ``temporal`` (whether the time-series check runs).
+    """
+    spectral, _, table = read_matches(layout.matches)
+    region = read_spectral_mask(layout.matches)
+    trace = np.flatnonzero(region)
+    # Flags that hold in every frame, from the match table.
+    match_flags = np.zeros(region.shape, np.uint8)
+    match_flags[spectral[:, 0], spectral[:, 1]] = np.asarray(table["FLAG"])
+    static = np.zeros(region.shape, np.uint8)
+    static[(match_flags & PixelFlag.HOT) != 0] |= DQFlag.HOT.value
+    static[(match_flags & ~np.uint8(PixelFlag.HOT)) != 0] |= DQFlag.NO_PROXY.value
+    shape = (len(paths), len(trace))
+    out = {name: np.empty(shape, np.float32) for name in ("final", "model", "noise")}
+    out["dq"] = np.empty(shape, np.uint8)
+    for f, path in enumerate(paths):
+        final = read_image(layout.final_no_infill(path))
+        model = model_frame(read_profile_fits(layout.final_fits(path)), final.shape)
+        with fits.open(layout.background(path)) as hdul:
+            bkg_err = hdul["BKG_ERR"].data if "BKG_ERR" in hdul else None
+            hit = hdul["PROXYHIT"].data != 0 if "PROXYHIT" in hdul else np.zeros(region.shape, bool)
+        noise = subtraction_noise(spectral, table, region.shape, cfg.gain, cfg.read_noise, bkg_err)
+        dq = static.copy()
+        dq[hit] |= DQFlag.PROXY_HIT.value
+        dq[np.isnan(final) & (static == 0) & ~hit] |= DQFlag.EMPTY_INPUT.value
+        for name, image in (("final", final), ("model", model), ("noise", noise), ("dq", dq)):
+            out[name][f] = image.ravel()[trace]
+    temporal = cfg.temporal_sigma > 0 and len(paths) >= cfg.temporal_min_frames
+    out["prediction"], out["z"], background = series_prediction(
+        out["final"], out["model"], trace % region.shape[1], out["noise"], cfg.gain,
+        min_frames=cfg.temporal_min_frames)
+    out["noise"][:] = background            # measured along the series (see temporal)
+    out.update(region=region, trace=trace, temporal=temporal)
+    return out

@@ -173,9 +173,10 @@ SETTINGS = (
             low=0.0),
     Setting("lacosmic_contrast", "float", 2.0, (5,),
             "Laplacian-to-fine-structure contrast (2 for critically sampled)", _S5, low=0.0),
-    Setting("lacosmic_cr_threshold", "float", 5.0, (5,),
-            "Laplacian S/N threshold for a cosmic ray", _S5, low=0.0),
-    Setting("lacosmic_neighbor_threshold", "float", 2.0, (5,),
+    Setting("lacosmic_cr_threshold", "float", 6.0, (5,),
+            "Laplacian S/N threshold for a cosmic ray (the original code's 6: L.A.Cosmic runs "
+            "after the time-series check, for what it cannot see)", _S5, low=0.0),
+    Setting("lacosmic_neighbor_threshold", "float", 4.0, (5,),
             "threshold for neighbours of detected cosmic rays", _S5, low=0.0),
     Setting("lacosmic_maxiter", "int", 4, (5,), "lacosmic iterations", _S5, low=1),
     # ---- stage 6
@@ -189,9 +190,10 @@ SETTINGS = (
     Setting("extract_min_weight", "float", 0.5, (6,),
             "flag a column LOW_WEIGHT when its usable pixels hold less of the profile", _S6,
             low=0.0, high=1.0),
-    Setting("extract_error_scale", "bool", True, (6,),
+    Setting("extract_error_scale", "bool", False, (6,),
             "scale stage 5's ERR for each frame by what its background-dominated (wing) residuals "
-            "measure (header ERRSCALE); false = ERR as given", _S6),
+            "measure (header ERRSCALE; they hold the profile's errors too, so this overestimates "
+            "a calibrated ERR); false = ERR as given", _S6),
     Setting("profile_smooth", "int", 25, (6,),
             "columns of the smoothing (Savitzky-Golay, 2nd order) of the template along the "
             "dispersion axis; 1 = none", _S6, low=1),

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from conftest import ROOT, run_script, write_config
+from conftest import run_script
 from proxy_pixel_pipeline.errors import PipelineError
 from proxy_pixel_pipeline.lock import LOCK_NAME, output_lock
 

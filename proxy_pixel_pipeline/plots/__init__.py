@@ -43,7 +43,9 @@ own function, in the module of the stage whose products it shows:
 
   - ``final_infill_and_cosmic.png`` (:func:`plot_final_infill`): seed figures
     *Final_Frame_After_Infill* and *Final_Frame_After_Infill_And_CR_Removal*,
-    with the infilled and cosmic-ray pixels marked.
+    with the infilled and cosmic-ray pixels marked (by detector).
+  - ``cosmic_time_series.png`` (:func:`plot_cosmic_series`): one trace
+    pixel's series, its prediction and the frames flagged as cosmic rays.
 
 :mod:`.drawing` holds the drawing helpers they share and :mod:`.inputs` the
 declaration of what each figure reads (:class:`~.inputs.FigureSpec`: the
@@ -76,7 +78,7 @@ from ..logs import get_logger
 from .drawing import trace_rows
 from .final_fits import animate_final_fits
 from .frames import plot_frames
-from .infill import plot_final_infill
+from .infill import plot_cosmic_series, plot_final_infill
 from .inputs import as_config, science_path, stage_script
 from .matches import plot_pixel_map, plot_proxy_match
 from .median_fits import animate_median_fits, plot_bin_columns, plot_median_frame
@@ -92,12 +94,13 @@ __all__ = [
     "animate_median_fits",
     "animate_final_fits",
     "plot_final_infill",
+    "plot_cosmic_series",
     "trace_rows",
 ]
 
 # The figures in the order make_figures writes them; each carries its FigureSpec.
 _FIGURES = (plot_pixel_map, plot_proxy_match, plot_frames, plot_median_frame, plot_bin_columns,
-            animate_median_fits, animate_final_fits, plot_final_infill)
+            animate_median_fits, animate_final_fits, plot_final_infill, plot_cosmic_series)
 
 #: File names of the figures, in the order :func:`make_figures` writes them.
 FIGURE_NAMES = tuple(f.spec.filename for f in _FIGURES)

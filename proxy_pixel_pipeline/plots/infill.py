@@ -15,58 +15,57 @@ from matplotlib import colors as mcolors
 from matplotlib.patches import Patch
 from scipy import ndimage
 
-from ..errors import PipelineError
 from ..fits_io import read_image
-from ..infill import background_noise_image, error_model, infill
-from ..products import read_matches, read_profile_fits, read_spectral_mask
-from ..profiles import model_frame
+from ..flags import DQFlag
+from ..infill import error_model
+from ..layout import Layout
+from ..products import read_spectral_mask, stage5_series
 from .drawing import (BAD_COLOUR, XLABEL, new_figure, outline, scalar_mappable, show, trace_rows,
                       zscale)
-from .inputs import FigureSpec, stage_script
+from .inputs import FigureSpec
 
-__all__ = ["FINAL_INFILL", "plot_final_infill", "rebuild_infill"]
+__all__ = ["FINAL_INFILL", "COSMIC_SERIES", "plot_final_infill", "plot_cosmic_series",
+           "rebuild_infill"]
 
 FINAL_INFILL = FigureSpec("final_infill_and_cosmic.png",
-                          needs=("matches", "final_no_infill", "final_fits", "final"))
+                          needs=("matches", "final_no_infill", "final"))
+COSMIC_SERIES = FigureSpec("cosmic_time_series.png",
+                           needs=("matches", "background", "final_no_infill", "final_fits", "final"))
 
 
-def rebuild_infill(cfg, matches, final_no_infill, final_fits):
-    """The Final Frame after infill, before cosmic-ray removal, made again as stage 5 makes it.
+def rebuild_infill(final_no_infill, final):
+    """The Final Frame after infill, before cosmic-ray removal, from stage 5's own products.
 
-    Stage 5 stores only the frame after cosmic-ray removal; this repeats its
-    infill with the science module's functions: the background noise from
-    the match table
-    (:func:`~proxy_pixel_pipeline.infill.background_noise_image`), the noise
-    model on the stage-4 model (:func:`~proxy_pixel_pipeline.infill.error_model`)
-    and :func:`~proxy_pixel_pipeline.infill.infill` within the spectral mask.
+    Stage 5 replaces the ``INFILLED`` pixels by its prediction, then the
+    ``COSMIC`` ones (time series or L.A.Cosmic); so the frame after infill is
+    the stored frame with the cosmic-ray pixels given back their values from
+    before stage 5.
 
     Parameters
     ----------
-    cfg : Config
-    matches, final_no_infill, final_fits : Path
-        Stage 1's match table, the Final Frame before infill and its stage-4 fits.
+    final_no_infill, final : Path
+        The Final Frame before stage 5 and stage 5's file.
 
     Returns
     -------
-    before : ndarray of float32
-        The Final Frame before infill.
-    filled : ndarray of float32
-        After infill.
-    infilled : ndarray of bool
-        The pixels infilled.
-    region : ndarray of bool
-        The spectral mask.
+    before, filled, cleaned : ndarray of float32
+        Before stage 5, after infill, after cosmic-ray removal.
+    infilled, cosmic : ndarray of bool
+        The pixels infilled, and those found as cosmic rays.
+    dq : ndarray of int
+        Stage 5's data-quality bits (:class:`~proxy_pixel_pipeline.flags.DQFlag`).
     """
-    spectral, _, table = read_matches(matches)
-    region = read_spectral_mask(matches)
-    noise = background_noise_image(spectral, table, region.shape, cfg.gain, cfg.read_noise)
     before = read_image(final_no_infill)
-    # As stage 5: the model in the frame's float32, no photon noise where it is NaN.
-    model = model_frame(read_profile_fits(final_fits), before.shape).astype(np.float32)
-    error = error_model(np.where(np.isfinite(model), model, 0.0), noise, cfg.gain)
-    filled, infilled = infill(before, model, region=region, fill_negative=cfg.fill_negative,
-                              negative_limit=cfg.negative_sigma * error)
-    return before, filled, infilled, region
+    with fits.open(final) as hdul:
+        cleaned = hdul[0].data.astype(np.float32)
+        infilled = hdul["INFILLED"].data.astype(bool)
+        cosmic = hdul["COSMIC"].data.astype(bool)
+        dq = (hdul["DQ"].data.astype(np.int64) if "DQ" in hdul
+              else np.where(cosmic, int(DQFlag.COSMIC_LACOSMIC), 0))
+    filled = cleaned.copy()
+    restore = cosmic & np.isfinite(before)
+    filled[restore] = before[restore]
+    return before, filled, cleaned, infilled, cosmic, dq
 
 
 @FINAL_INFILL.draws
@@ -75,13 +74,12 @@ def plot_final_infill(config, frame_index=None, out_dir=None) -> Path:
 
     Reproduces the seed's *Final_Frame_After_Infill* and
     *Final_Frame_After_Infill_And_CR_Removal*.  Panels, top to bottom: the
-    Final Frame after infill (not stored by stage 5, so made again as stage
-    5 makes it, :func:`rebuild_infill`, and checked against its stored
-    ``INFILLED`` pixels); a map of the pixels stage 5 changed (infilled
-    because empty, infilled because negative, cosmic ray); the frame after
-    cosmic-ray removal with the cosmic-ray pixels outlined (magenta); and a
-    zoom on the largest cosmic ray before and after, infilled pixels
-    outlined red.  The three image panels share one stretch.
+    Final Frame after infill (from stage 5's products, :func:`rebuild_infill`);
+    a map of the pixels stage 5 changed (infilled because empty, infilled
+    because negative, cosmic ray found along the time series or by
+    L.A.Cosmic); the frame after cosmic-ray removal with the cosmic-ray
+    pixels outlined (blue: time series, magenta: L.A.Cosmic); and a zoom on
+    the largest cosmic ray before and after, infilled pixels outlined red.  The three image panels share one stretch.
 
     Parameters
     ----------
@@ -100,22 +98,13 @@ def plot_final_infill(config, frame_index=None, out_dir=None) -> Path:
     Raises
     ------
     PipelineError
-        A needed file is missing, or the stored infilled pixels differ from
-        the infill with the current settings (stage 5 made with others).
+        A needed file is missing.
     """
     run = FINAL_INFILL.open(config, frame_index, out_dir)
-    final_path = run.paths["final"]
-    before, filled, infilled, mask = rebuild_infill(run.cfg, run.paths["matches"],
-                                                    run.paths["final_no_infill"],
-                                                    run.paths["final_fits"])
-    with fits.open(final_path) as hdul:
-        cleaned = hdul[0].data.astype(np.float32)
-        stored = hdul["INFILLED"].data.astype(bool)
-        cosmic = hdul["COSMIC"].data.astype(bool)
-    if not np.array_equal(stored, infilled):
-        raise PipelineError(f"{final_path}: {int(np.count_nonzero(stored != infilled))} "
-                            f"infilled pixels differ from an infill with the current settings; "
-                            f"rerun {stage_script('final')}")
+    mask = read_spectral_mask(run.paths["matches"])
+    before, filled, cleaned, infilled, cosmic, dq = rebuild_infill(run.paths["final_no_infill"],
+                                                                   run.paths["final"])
+    by_series = cosmic & ((dq & DQFlag.COSMIC_TEMPORAL) != 0)
     was_empty = infilled & ~np.isfinite(before)
     was_negative = infilled & np.isfinite(before)
 
@@ -126,7 +115,7 @@ def plot_final_infill(config, frame_index=None, out_dir=None) -> Path:
     grid = fig.add_gridspec(4, 2, height_ratios=[1, 1, 1, 1.3], hspace=0.55, wspace=0.18)
     ax1 = fig.add_subplot(grid[0, :])
     show(ax1, filled, f"Final Frame {name} after infill ({int(infilled.sum())} pixels infilled "
-         f"from the stage-4 fits)", rows=(lo, hi), norm=norm)
+         f"from the series' prediction)", rows=(lo, hi), norm=norm)
 
     # Map of the pixels stage 5 changed.
     ax2 = fig.add_subplot(grid[1, :], sharex=ax1)
@@ -134,10 +123,11 @@ def plot_final_infill(config, frame_index=None, out_dir=None) -> Path:
     category[was_negative] = 1
     category[was_empty] = 2
     category[cosmic] = 3
-    palette = ["#d9d9d9", "#fd8d3c", "#e41a1c", "#c51b8a"]
+    category[by_series] = 4
+    palette = ["#d9d9d9", "#fd8d3c", "#e41a1c", "#c51b8a", "#2171b5"]
     cmap = mcolors.ListedColormap(palette).with_extremes(bad=BAD_COLOUR)
     ax2.imshow(np.ma.masked_invalid(category[lo:hi]), cmap=cmap,
-               norm=mcolors.BoundaryNorm(np.arange(-0.5, 4.5), cmap.N), origin="lower",
+               norm=mcolors.BoundaryNorm(np.arange(-0.5, 5.5), cmap.N), origin="lower",
                interpolation="nearest", aspect="auto",
                extent=(-0.5, before.shape[1] - 0.5, lo - 0.5, hi - 0.5))
     ax2.set_title(f"Pixels changed by stage 5 in {name} (spectral mask only)", fontsize=10)
@@ -145,17 +135,19 @@ def plot_final_infill(config, frame_index=None, out_dir=None) -> Path:
     handles = [Patch(color=palette[0], label="unchanged"),
                Patch(color=palette[1], label=f"infilled, was negative: {int(was_negative.sum())}"),
                Patch(color=palette[2], label=f"infilled, was empty: {int(was_empty.sum())}"),
-               Patch(color=palette[3], label=f"cosmic ray: {int(cosmic.sum())}")]
-    ax2.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, framealpha=0.9)
+               Patch(color=palette[3], label=f"cosmic ray, L.A.Cosmic: {int((cosmic & ~by_series).sum())}"),
+               Patch(color=palette[4], label=f"cosmic ray, time series: {int(by_series.sum())}")]
+    ax2.legend(handles=handles, loc="lower center", ncol=5, fontsize=7, framealpha=0.9)
     # An invisible colour bar keeps this panel as wide as the image panels.
     spacer = fig.colorbar(scalar_mappable(cmap, 0, 1), ax=ax2, pad=0.01, fraction=0.05)
     spacer.ax.set_visible(False)
 
     ax3 = fig.add_subplot(grid[2, :], sharex=ax1)
     show(ax3, cleaned, f"Final Frame {name} after infill and cosmic-ray removal "
-         f"({int(cosmic.sum())} cosmic-ray pixels replaced, outlined magenta)",
+         f"({int(cosmic.sum())} cosmic-ray pixels replaced: time series blue, L.A.Cosmic magenta)",
          rows=(lo, hi), norm=norm)
-    outline(ax3, cosmic, "magenta", lw=1.0)
+    outline(ax3, cosmic & ~by_series, "magenta", lw=1.0)
+    outline(ax3, by_series, "#2171b5", lw=1.0)
     ax3.set_xlabel(XLABEL)
 
     # Zoom on the largest cosmic ray (else on the largest infilled patch).
@@ -178,8 +170,78 @@ def plot_final_infill(config, frame_index=None, out_dir=None) -> Path:
         show(ax, image, f"{what}, columns {x0}-{x1 - 1}: {title}", rows=(lo, hi),
              columns=(x0, x1), norm=norm)
         outline(ax, infilled, "red", lw=0.8)
-        outline(ax, cosmic, "magenta", lw=1.5)
+        outline(ax, cosmic & ~by_series, "magenta", lw=1.5)
+        outline(ax, by_series, "#2171b5", lw=1.5)
         ax.set_xlabel(XLABEL)
         if k:
             ax.set_ylabel("")
+    return run.save(fig)
+
+
+@COSMIC_SERIES.draws
+def plot_cosmic_series(config, frame_index=None, out_dir=None) -> Path:
+    """One trace pixel's time series with the frames in which it was a cosmic ray.
+
+    The pixel is the brightest trace pixel found along the time series in
+    the chosen frame (else in any frame).  Top: its Final Frame value in
+    every frame (before stage 5), the series' prediction
+    (:func:`~proxy_pixel_pipeline.temporal.series_prediction`, made as stage 5
+    makes it) with its ``temporal_sigma`` band, the frames flagged by the time
+    series (blue) and by L.A.Cosmic (magenta).  Bottom: the z-scores against
+    the threshold.
+
+    Parameters
+    ----------
+    config : Config or str or Path
+        The run's configuration.
+    frame_index : int, optional
+        Science frame whose hits choose the pixel; default 0.
+    out_dir : str or Path, optional
+        Output folder; default ``output_dir/figures``.
+
+    Returns
+    -------
+    Path
+        ``cosmic_time_series.png``.
+    """
+    run = COSMIC_SERIES.open(config, frame_index, out_dir)
+    cfg, layout = run.cfg, Layout(run.cfg.output_dir)
+    paths = cfg.science_paths()
+    series = stage5_series(cfg, layout, paths)
+    dq = np.stack([fits.getdata(layout.final(p), "DQ").ravel()[series["trace"]] for p in paths])
+    temporal = (dq & DQFlag.COSMIC_TEMPORAL) != 0
+    lacosmic = (dq & DQFlag.COSMIC_LACOSMIC) != 0
+    shown = paths.index(run.science)
+    candidates = temporal[shown] if temporal[shown].any() else temporal.any(axis=0)
+    if not candidates.any():
+        candidates = lacosmic.any(axis=0) if lacosmic.any() else np.ones(len(series["trace"]), bool)
+    brightness = np.where(candidates, np.nanmedian(series["prediction"], axis=0), -np.inf)
+    k = int(np.argmax(brightness))
+    y, x = np.unravel_index(series["trace"][k], series["region"].shape)
+    frames = np.arange(len(paths))
+    value, prediction = series["final"][:, k], series["prediction"][:, k]
+    sigma = error_model(np.maximum(prediction, 0.0), series["noise"][:, k], cfg.gain)
+
+    fig = new_figure((10, 6.5))
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    band = cfg.temporal_sigma or 5.0
+    top.fill_between(frames, prediction - band * sigma, prediction + band * sigma, color="0.85",
+                     label=f"prediction +/- {band:g} sigma")
+    top.plot(frames, prediction, color="0.3", lw=1.2, label="prediction from the series")
+    top.plot(frames, value, "o", color="k", ms=4, label="Final Frame value (before stage 5)")
+    top.plot(frames[temporal[:, k]], value[temporal[:, k]], "o", ms=9, mfc="none", mew=2,
+             color="#2171b5", label="cosmic ray: time series")
+    top.plot(frames[lacosmic[:, k]], value[lacosmic[:, k]], "s", ms=9, mfc="none", mew=2,
+             color="#c51b8a", label="cosmic ray: L.A.Cosmic")
+    top.axvline(shown, color="0.6", ls=":", lw=1)
+    top.set_ylabel("ADU")
+    top.set_title(f"Trace pixel (row {y}, column {x}) over the {len(paths)} science frames",
+                  fontsize=10)
+    top.legend(fontsize=8, loc="best")
+    bottom.plot(frames, series["z"][:, k], "o-", color="k", ms=3, lw=0.8)
+    bottom.axhline(band, color="#2171b5", ls="--", lw=1, label=f"temporal_sigma = {band:g}")
+    bottom.axhline(0, color="0.6", lw=0.8)
+    bottom.set_ylabel("(value - prediction) / sigma")
+    bottom.set_xlabel("science frame (position in science_frames)")
+    bottom.legend(fontsize=8, loc="best")
     return run.save(fig)

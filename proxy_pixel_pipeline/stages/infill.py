@@ -1,15 +1,20 @@
 """Stage 5: infill empty and negative pixels, then remove cosmic rays.
 
-For each Final Frame, pixels of the spectral trace that are empty (hot,
-missing, no proxy) or negative (below ``-negative_sigma`` times their noise)
-take the value of that frame's fitted profile
-(stage 4); then L.A.Cosmic (``lacosmic.remove_cosmics``) cleans the frame with
-an error model built from the gain, the signal and the per-pixel noise of the
-background subtraction measured over the darks in stage 1.
+Rank 0 first reads the whole series (:func:`..products.stage5_series`):
+every trace pixel's value in every frame is predicted from the series
+(:mod:`..temporal`: the frame's stage-4 profile model, the frame's flux, the
+pixel's own correction learnt across frames), with its noise.  Then, frame by
+frame on the ranks: a pixel far above its prediction is a cosmic ray
+(``temporal_sigma``, grown into its neighbours); empty (hot, missing, no
+proxy), negative (below ``-negative_sigma`` times the noise) and those pixels
+take the prediction; L.A.Cosmic (``lacosmic.remove_cosmics``) then cleans
+what the series cannot see.
 
 Output, per science frame: ``output_dir/final/<science file name>`` with the
-cleaned frame in the primary HDU and the masks of infilled (``INFILLED``) and
-cosmic-ray (``COSMIC``) pixels as extensions.
+cleaned frame in the primary HDU and the extensions ``ERR`` (one-sigma error,
+ADU), ``DQ`` (bits of :class:`..flags.DQFlag`, documented in ``FLAGDOC``),
+``INFILLED`` (empty or negative pixels infilled) and ``COSMIC`` (cosmic-ray
+pixels, either detector).
 """
 
 from __future__ import annotations
@@ -17,16 +22,15 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-from ..fits_io import observation_header, read_image, write_fits
-from ..flags import DQFlag, PixelFlag, flagdoc
-from ..infill import error_model, infill, remove_cosmic_rays, subtraction_noise
+from ..fits_io import observation_header, write_fits
+from ..flags import DQFlag, flagdoc
+from ..infill import error_model, infill, remove_cosmic_rays
 from ..layout import Layout
 from ..logs import get_logger
 from ..parallel import bcast_array
-from ..products import read_matches, read_profile_fits, read_spectral_mask
-from ..profiles import model_frame
+from ..products import stage5_series
 from ..staging import StagedOutputs
-from ..temporal import series_prediction, temporal_hits
+from ..temporal import temporal_hits
 from .common import check_previous, map_frames, refuse_overwrite
 
 __all__ = ["run"]
@@ -62,7 +66,7 @@ def run(cfg, comm, overwrite=False):
         return
     series = None
     if comm.rank == 0:
-        series = _read_series(cfg, layout, paths)
+        series = stage5_series(cfg, layout, paths)
         log.info("%d frames; time-series cosmic-ray check %s", len(paths),
                  "on" if series["temporal"] else
                  f"off (temporal_sigma 0 or fewer than {cfg.temporal_min_frames} frames)")
@@ -135,37 +139,3 @@ def run(cfg, comm, overwrite=False):
         staged.commit()
         log.info("wrote %d final frames under %s", len(paths), layout.root / "final")
 
-
-def _read_series(cfg, layout, paths):
-    """Rank 0: the trace pixels of every frame, their prediction from the series, noise and flags."""
-    spectral, _, table = read_matches(layout.matches)
-    region = read_spectral_mask(layout.matches)
-    trace = np.flatnonzero(region)
-    # Flags that hold in every frame, from the match table.
-    match_flags = np.zeros(region.shape, np.uint8)
-    match_flags[spectral[:, 0], spectral[:, 1]] = np.asarray(table["FLAG"])
-    static = np.zeros(region.shape, np.uint8)
-    static[(match_flags & PixelFlag.HOT) != 0] |= DQFlag.HOT.value
-    static[(match_flags & ~np.uint8(PixelFlag.HOT)) != 0] |= DQFlag.NO_PROXY.value
-    shape = (len(paths), len(trace))
-    out = {name: np.empty(shape, np.float32) for name in ("final", "model", "noise")}
-    out["dq"] = np.empty(shape, np.uint8)
-    for f, path in enumerate(paths):
-        final = read_image(layout.final_no_infill(path))
-        model = model_frame(read_profile_fits(layout.final_fits(path)), final.shape)
-        with fits.open(layout.background(path)) as hdul:
-            bkg_err = hdul["BKG_ERR"].data if "BKG_ERR" in hdul else None
-            hit = hdul["PROXYHIT"].data != 0 if "PROXYHIT" in hdul else np.zeros(region.shape, bool)
-        noise = subtraction_noise(spectral, table, region.shape, cfg.gain, cfg.read_noise, bkg_err)
-        dq = static.copy()
-        dq[hit] |= DQFlag.PROXY_HIT.value
-        dq[np.isnan(final) & (static == 0) & ~hit] |= DQFlag.EMPTY_INPUT.value
-        for name, image in (("final", final), ("model", model), ("noise", noise), ("dq", dq)):
-            out[name][f] = image.ravel()[trace]
-    temporal = cfg.temporal_sigma > 0 and len(paths) >= cfg.temporal_min_frames
-    out["prediction"], out["z"], background = series_prediction(
-        out["final"], out["model"], trace % region.shape[1], out["noise"], cfg.gain,
-        min_frames=cfg.temporal_min_frames)
-    out["noise"][:] = background            # measured along the series (see temporal)
-    out.update(region=region, trace=trace, temporal=temporal)
-    return out
