@@ -272,6 +272,43 @@ class SimulationParameters:
     missing_value : float or None
         None: frames are float32 with NaN for missing pixels. A number (an
         integer, e.g. 0): frames are int32 and missing pixels hold it.
+    scatter_e : float
+        Scattered light: mean level at the frame centre, e- per exposure, in
+        darks and science frames alike (CUTE's darks are sky frames: the
+        shutter failed in orbit), part of the true background; 0 = none
+        [approx.; wasp189b: 100].
+    scatter_sigma : float
+        Frame-to-frame spread of the scattered-light level (log-normal, in
+        ln), e.g. 0.3: it changes with pointing [approx.].
+    scatter_gradient : float
+        Frame-to-frame rms of its linear gradient across the frame, as a
+        fraction of the level from one edge to the other, along columns and
+        along rows independently, e.g. 0.3 [approx.].
+    throughput_sigma : float
+        Frame-to-frame rms of the trace's throughput (pointing jitter,
+        throughput changes), a factor on the signal of each science frame,
+        clipped to [throughput_min, throughput_max]; 0 = constant [wasp189b:
+        0.17 with 0.5-1.3, the 1-99 % range of the visit's fitted amplitudes].
+    throughput_min, throughput_max : float
+        Clip of the throughput factor.
+    trace_separation_min : float
+        Peak separation at the first column, px (0: the peaks merge there)
+        [wasp189b: 4.6, ~6.7 at column 50 where its trace begins].
+    trace_columns : (int, int) or None
+        First and last column holding the trace (signal and mask); None =
+        all [wasp189b: 50-2000].
+    mask_lines : ((float, float), (float, float)) or None
+        Spectral mask between two straight lines, ``((y1 at column 0, y1 at
+        column n_columns), (y2 at 0, y2 at n_columns))``: every pixel with
+        ``y1(x) <= row <= y2(x)`` (within ``trace_columns``), as the
+        original pipeline's WASP-189b mask ((32, 58), (65, 90)); None = the
+        half-height rule above.
+    dead_fraction : float
+        Fraction of pixels never downlinked: missing in every frame, in
+        row-major runs of ``dead_run_min``-``dead_run_max`` pixels [wasp189b:
+        ~6.5 %, with the hot pixels ~7 % excluded].
+    dead_run_min, dead_run_max : int
+        Run length range of the never-downlinked pixels.
     """
 
     n_rows: int = 128
@@ -347,6 +384,20 @@ class SimulationParameters:
     missing_run_min: int = 32
     missing_run_max: int = 1024
     missing_value: float | None = None
+    # scattered light and throughput (zero in the presets that do not ask for them)
+    scatter_e: float = 0.0
+    scatter_sigma: float = 0.3
+    scatter_gradient: float = 0.3
+    throughput_sigma: float = 0.0
+    throughput_min: float = 0.5
+    throughput_max: float = 1.3
+    # geometry of a cut-out such as WASP-189b's
+    trace_separation_min: float = 0.0
+    trace_columns: tuple | None = None
+    mask_lines: tuple | None = None
+    dead_fraction: float = 0.0
+    dead_run_min: int = 64
+    dead_run_max: int = 512
 
     def __post_init__(self):
         def need(ok, name, what):
@@ -398,6 +449,25 @@ class SimulationParameters:
         need(self.science_above_darks is None or _is_num(self.science_above_darks),
              "science_above_darks", "None or a number")
         need(self.trace_y0 is None or _is_num(self.trace_y0), "trace_y0", "None or a number")
+        for name in ("scatter_e", "scatter_sigma", "scatter_gradient", "throughput_sigma",
+                     "trace_separation_min"):
+            need(_is_num(getattr(self, name)) and getattr(self, name) >= 0, name, "a number >= 0")
+        need(_is_num(self.throughput_min) and _is_num(self.throughput_max)
+             and 0 < self.throughput_min <= 1 <= self.throughput_max, "throughput_min",
+             "> 0 and <= 1 <= throughput_max")
+        need(_is_num(self.dead_fraction) and 0 <= self.dead_fraction < 1, "dead_fraction",
+             "in [0, 1)")
+        need(_is_int(self.dead_run_min) and 1 <= self.dead_run_min <= self.dead_run_max
+             and _is_int(self.dead_run_max), "dead_run_min", "an integer in [1, dead_run_max]")
+        need(self.trace_columns is None or (len(self.trace_columns) == 2
+                                            and all(_is_int(v) for v in self.trace_columns)
+                                            and 0 <= self.trace_columns[0] < self.trace_columns[1]
+                                            < self.n_columns),
+             "trace_columns", "None or (first, last) columns within the frame")
+        need(self.mask_lines is None or (len(self.mask_lines) == 2
+                                         and all(len(line) == 2 and all(_is_num(v) for v in line)
+                                                 for line in self.mask_lines)),
+             "mask_lines", "None or ((y1 at 0, y1 at n_columns), (y2 at 0, y2 at n_columns))")
         need(self.mask_half_height is None or (_is_num(self.mask_half_height)
                                                and self.mask_half_height > 0),
              "mask_half_height", "None or a number > 0")
@@ -431,6 +501,25 @@ _CUTE = SimulationParameters(
     n_rows=515, n_columns=2048, n_darks=100, n_science=40,
     trace_sigma_left=1.8, trace_sigma_right=2.8, trace_separation_max=10.0,
 )
+# The WASP-189b visit (visit 5) as CUTE downlinked it and the original pipeline processed it
+# (../shared/cute-instrument.md): a 100 x 2048 cut-out, 134 darks and 61 science frames, the
+# mask between two straight lines over columns 50-2000 (63,407 spectral pixels), integer ADU
+# with lost pixels (~7 % never downlinked or hot), peaks ~6.7 rows apart at the left end, ~9.7
+# in the median, widths 3.2 and 3.5 px, amplitudes ~90 ADU with a peak ratio 0.88-1.12,
+# amplitude changes of 0.5-1.3x from frame to frame, CCD temperatures -6 to -12 degC along the
+# orbit, and sky darks holding scattered light that changes with pointing.
+_WASP189B = SimulationParameters(
+    n_rows=100, n_columns=2048, n_darks=134, n_science=61,
+    temp_ref=-9.0, temp_orbit_amplitude=2.7, temp_drift=0.4, temp_jitter=0.15,
+    dark_median=0.5,
+    trace_y0=48.5, trace_slope=25.5 / 2048, trace_sigma_left=3.2, trace_sigma_right=3.2,
+    trace_sigma_ratio=3.5 / 3.2, trace_separation_min=4.6, trace_separation_max=10.9,
+    trace_separation_power=0.3, peak_ratio_mean=1.0, peak_ratio_amplitude=0.12,
+    peak_signal_e=225.0, trace_columns=(50, 2000), mask_lines=((32.0, 58.0), (65.0, 90.0)),
+    hot_fraction=0.005, dead_fraction=0.065, missing_value=0,
+    scatter_e=100.0, scatter_sigma=0.3, scatter_gradient=0.3,
+    throughput_sigma=0.17, throughput_min=0.5, throughput_max=1.3,
+)
 
 #: Named parameter sets; see the module docstring for the table of values.
 PRESETS: dict[str, SimulationParameters] = {
@@ -439,6 +528,7 @@ PRESETS: dict[str, SimulationParameters] = {
     "cute": _CUTE,
     "demo_warm": dataclasses.replace(_DEMO, science_above_darks=4.0),
     "cute_warm": dataclasses.replace(_CUTE, science_above_darks=4.0),
+    "wasp189b": _WASP189B,
 }
 
 
@@ -519,7 +609,11 @@ def simulate(out_dir, preset="demo", seed=None, overwrite=False, **overrides) ->
     n_sci = params.n_science
     idx = np.arange(n_sci)
     in_transit = (idx >= round(n_sci / 3)) & (idx < round(2 * n_sci / 3))
-    flux_scale = np.where(in_transit, 1.0 - params.transit_depth, 1.0)
+    # Scattered light, throughput and never-downlinked pixels draw from a stream of their
+    # own (the 5th child), so presets without them keep their frames bit for bit.
+    extra = _extra_components(params, np.random.default_rng(np.random.SeedSequence(seed).spawn(5)[4]))
+    detector["dead"] = extra["dead"]
+    flux_scale = np.where(in_transit, 1.0 - params.transit_depth, 1.0) * extra["throughput"]
 
     meta = {"SIMSEED": (seed, "simulator random seed"),
             "SIMPRES": (preset_name, "simulator preset")}
@@ -531,9 +625,10 @@ def simulate(out_dir, preset="demo", seed=None, overwrite=False, **overrides) ->
               for i, s in enumerate(ss_darks.spawn(params.n_darks))]
     frames += [("science", i, temp_sci[i], t_sci[i], trace["signal_e"], bool(in_transit[i]),
                 float(flux_scale[i]), s) for i, s in enumerate(ss_science.spawn(n_sci))]
-    for kind, i, temp, tmid, signal_e, transit, scale, ss in frames:
+    for f, (kind, i, temp, tmid, signal_e, transit, scale, ss) in enumerate(frames):
         name = f"{kind}_{i:04d}.fits"
-        frame = _expose(params, detector, temp, signal_e, scale, np.random.default_rng(ss))
+        frame = _expose(params, detector, temp, signal_e, scale, np.random.default_rng(ss),
+                        scatter_e=_scatter_image(params, extra["scatter"][f]))
         header = fits.Header()
         header["IMAGETYP"] = (kind.upper(), "frame type")
         header["EXPTIME"] = (params.exptime, "[s] exposure time")
@@ -553,7 +648,9 @@ def simulate(out_dir, preset="demo", seed=None, overwrite=False, **overrides) ->
         truth_header["FRAME"] = (f"{folder}/{name}", "frame described")
         truth_header["CCDTEMP"] = (float(temp), "[degC] CCD temperature")
         truth_header["TRANSIT"] = (transit, "frame is in transit")
-        truth_header["FLUXSCAL"] = (scale, "flux scale (1 or 1-depth)")
+        truth_header["FLUXSCAL"] = (scale, "flux scale ((1 or 1-depth) x throughput)")
+        truth_header["SCATTER"] = (float(extra["scatter"][f][0]),
+                                   "[e-] scattered light at the frame centre")
         truth_header["SAA"] = (frame["saa"], "frame taken in the SAA (more cosmic rays)")
         truth_header["NCOSMIC"] = (frame["n_cosmic"], "cosmic-ray hits")
         truth_header.update(meta)
@@ -568,7 +665,9 @@ def simulate(out_dir, preset="demo", seed=None, overwrite=False, **overrides) ->
                                "1 = pixel lost in downlink"))
         _write_fits(out / "truth" / name, hdus)
         rows.append((name, kind, float(temp), params.exptime, transit, scale, float(tmid),
-                     frame["saa"], frame["n_cosmic"]))
+                     frame["saa"], frame["n_cosmic"],
+                     float(extra["throughput"][i]) if kind == "science" else 1.0,
+                     float(extra["scatter"][f][0])))
 
     mask_header = fits.Header()
     mask_header["MASKHALF"] = (trace["half_height"], "[rows] half height about the trace centre")
@@ -673,7 +772,8 @@ def _trace_model(p: SimulationParameters) -> dict:
     u = x / (nx - 1)
     y0 = (ny - 1) / 2 - p.trace_slope * (nx - 1) / 2 if p.trace_y0 is None else p.trace_y0
     center = y0 + p.trace_slope * x
-    sep = p.trace_separation_max * u ** p.trace_separation_power
+    sep = (p.trace_separation_min
+           + (p.trace_separation_max - p.trace_separation_min) * u ** p.trace_separation_power)
     mu1, mu2 = center - sep / 2, center + sep / 2
     sig1 = p.trace_sigma_left + (p.trace_sigma_right - p.trace_sigma_left) * u
     sig2 = sig1 * p.trace_sigma_ratio
@@ -686,6 +786,10 @@ def _trace_model(p: SimulationParameters) -> dict:
             + a2 * np.exp(-0.5 * ((yy - mu2) / sig2) ** 2))
     wave, continuum = _spectrum(p)
     shape = unit * continuum
+    on_trace = np.ones(nx, bool)
+    if p.trace_columns is not None:
+        on_trace = (x >= p.trace_columns[0]) & (x <= p.trace_columns[1])
+        shape = shape * on_trace
     norm = p.peak_signal_e / shape.max()
     if p.mask_half_height is None:
         half = p.mask_nsigma * max(sig1.max(), sig2.max()) + sep.max() / 2 + p.mask_margin
@@ -697,24 +801,33 @@ def _trace_model(p: SimulationParameters) -> dict:
             f"{half:.1f} does not fit in {ny} rows; change n_rows, trace_y0, trace_slope "
             f"or the trace widths")
     mask = np.abs(yy - center) <= half
+    if p.mask_lines is not None:
+        (lo0, lo1), (hi0, hi1) = p.mask_lines
+        mask = (yy >= lo0 + (lo1 - lo0) * x / nx) & (yy <= hi0 + (hi1 - hi0) * x / nx)
+    mask &= on_trace
     signal_e = shape * norm
     return {"center": center, "mu1": mu1, "mu2": mu2, "sig1": sig1, "sig2": sig2,
-            "amp1_e": a1 * continuum * norm, "amp2_e": a2 * continuum * norm,
+            "amp1_e": a1 * continuum * norm * on_trace, "amp2_e": a2 * continuum * norm * on_trace,
             "wave": wave, "signal_e": signal_e, "flux_e": signal_e.sum(axis=0),
             "mask": mask, "half_height": float(half)}
 
 
-def _expose(p: SimulationParameters, det: dict, temp, signal_e, scale, rng) -> dict:
+def _expose(p: SimulationParameters, det: dict, temp, signal_e, scale, rng, scatter_e=None) -> dict:
     """One frame: noisy data (ADU) plus its truth components.
 
     Random draws happen in a fixed order (SAA flag, missing runs, cosmic rays,
-    Poisson, read noise) so a seed always gives the same frame.
+    Poisson, read noise) so a seed always gives the same frame.  ``scatter_e``
+    (scattered light, e-) joins the dark current in the true background.
     """
     shape = (p.n_rows, p.n_columns)
     dark_e = np.exp(det["ln_d0"] + _LN2 * (temp - p.temp_ref) * det["inv_doubling"]) * p.exptime
+    if scatter_e is not None:
+        dark_e = dark_e + scatter_e
     expected_e = dark_e if signal_e is None else dark_e + scale * signal_e
     saa = bool(rng.random() < p.saa_frame_fraction)
     missing = _missing_pixels(p, rng)
+    if det.get("dead") is not None:
+        missing |= det["dead"]
     cosmic_e, n_cosmic = _cosmic_rays(p, rng, p.saa_rate_factor if saa else 1.0)
     electrons = rng.poisson(expected_e).astype(np.float64)
     electrons += cosmic_e
@@ -737,6 +850,36 @@ def _expose(p: SimulationParameters, det: dict, temp, signal_e, scale, rng) -> d
         out["background_adu"] = (p.bias + dark_e / p.gain).astype(np.float32)
         out["signal_adu"] = (scale * signal_e / p.gain).astype(np.float32)
     return out
+
+
+def _extra_components(p: SimulationParameters, rng) -> dict:
+    """Per-frame scattered light (level e-, column and row gradients; darks then science),
+    per-science-frame throughput and the never-downlinked pixels, from their own stream."""
+    n_frames = p.n_darks + p.n_science
+    level = p.scatter_e * np.exp(p.scatter_sigma * rng.standard_normal(n_frames)
+                                 - 0.5 * p.scatter_sigma ** 2)
+    grad = p.scatter_gradient * rng.standard_normal((n_frames, 2))
+    throughput = np.clip(1.0 + p.throughput_sigma * rng.standard_normal(p.n_science),
+                         p.throughput_min, p.throughput_max)
+    dead = None
+    if p.dead_fraction > 0:
+        n_pix = p.n_rows * p.n_columns
+        flat = np.zeros(n_pix, bool)
+        while flat.mean() < p.dead_fraction:
+            start = int(rng.integers(0, n_pix))
+            flat[start:start + int(rng.integers(p.dead_run_min, p.dead_run_max + 1))] = True
+        dead = flat.reshape(p.n_rows, p.n_columns)
+    return {"scatter": np.column_stack([level, grad]), "throughput": throughput, "dead": dead}
+
+
+def _scatter_image(p: SimulationParameters, frame_scatter):
+    """Smooth scattered light of one frame (e-): level x (1 + column and row gradients), or None."""
+    level, gx, gy = frame_scatter
+    if level == 0:
+        return None
+    u = np.arange(p.n_columns) / (p.n_columns - 1) - 0.5
+    v = np.arange(p.n_rows)[:, None] / (p.n_rows - 1) - 0.5
+    return level * np.clip(1.0 + gx * u + gy * v, 0.0, None)
 
 
 def _missing_pixels(p: SimulationParameters, rng) -> np.ndarray:
@@ -842,7 +985,7 @@ def _truth_hdus(p, detector, trace, rows, meta) -> list:
                          "marker of missing pixels in the frames")
     header.update(meta)
     header["COMMENT"] = "dark current [e-/s] = DARK_LEVEL * 2**((CCDTEMP - TREF) / DARK_DOUBLING)"
-    names, kinds, temps, exps, transit, scale, tmid, saa, ncr = zip(*rows)
+    names, kinds, temps, exps, transit, scale, tmid, saa, ncr, thru, scatter = zip(*rows)
     frames = fits.BinTableHDU.from_columns([
         fits.Column("NAME", "24A", array=np.array(names)),
         fits.Column("KIND", "7A", array=np.array(kinds)),
@@ -853,6 +996,8 @@ def _truth_hdus(p, detector, trace, rows, meta) -> list:
         fits.Column("TIME", "D", unit="s", array=np.array(tmid)),
         fits.Column("SAA", "L", array=np.array(saa)),
         fits.Column("NCOSMIC", "J", array=np.array(ncr, dtype=np.int32)),
+        fits.Column("THROUGHPUT", "D", array=np.array(thru)),
+        fits.Column("SCATTER", "D", unit="electron", array=np.array(scatter)),
     ], name="FRAMES")
     columns = np.arange(p.n_columns, dtype=np.int32)
     spectrum = fits.BinTableHDU.from_columns([
@@ -876,7 +1021,10 @@ def _truth_hdus(p, detector, trace, rows, meta) -> list:
                        "dark current at TREF"),
             _image_hdu(detector["doubling"].astype(np.float32), "DARK_DOUBLING", "degC",
                        "doubling temperature"),
-            frames, spectrum, profile]
+            frames, spectrum, profile,
+            _image_hdu((np.zeros(detector["hot"].shape, bool) if detector.get("dead") is None
+                        else detector["dead"]).astype(np.uint8), "DEAD", "",
+                       "1 = pixel never downlinked (missing in every frame)")]
 
 
 def _config_text(p: SimulationParameters, preset_name: str, seed: int, changed) -> str:

@@ -299,6 +299,7 @@ class RunInputs:
         self.science = cfg.science_paths()
         self.names = [Path(p).name for p in self.science]
         self.transit, self.flux_scale = self.truth.frames_of(self.names)
+        self.throughput = self.truth.throughput_of(self.names)
         self.mask = read_mask(cfg.spectral_mask)
         self.edges = bin_edges(self.mask.shape[1], cfg.bin_width)
         self.stage2_paths = stage_files([self.layout.final_no_infill(p) for p in self.science],

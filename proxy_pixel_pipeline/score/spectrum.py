@@ -131,8 +131,10 @@ class SpectrumMetrics:
                 continue
             coverage = self.finite[e].sum() / n_valid if n_valid else None
             spectrum["estimates"][e] = spectrum_stats(self.sums[e], truth_sum, coverage)
-            transit["estimates"][e] = transit_depth(self.sums[e].sum(axis=1), run.transit,
-                                                    truth.depth)
+            # Frame-to-frame throughput (a simulated systematic, known here from the truth,
+            # as a light-curve fit's systematics model would remove it) divided out.
+            transit["estimates"][e] = transit_depth(self.sums[e].sum(axis=1) / run.throughput,
+                                                    run.transit, truth.depth)
         if run.transit.all() or not run.transit.any():
             notes.append("transit: need both in- and out-of-transit frames; depth not scored")
         return {"spectrum": spectrum, "transit": transit}

@@ -97,6 +97,15 @@ class Truth:
         flux_scale = np.array([float(frames["FLUX_SCALE"][row_of[n]]) for n in names])
         return transit, flux_scale
 
+    def throughput_of(self, names):
+        """Each science frame's throughput factor (in ``FLUX_SCALE``; 1 where the truth has no
+        ``THROUGHPUT`` column), in the order of ``names``."""
+        frames = self.tables["FRAMES"]
+        if "THROUGHPUT" not in frames:
+            return np.ones(len(names))
+        row_of = {str(n).strip(): i for i, n in enumerate(frames["NAME"])}
+        return np.array([float(frames["THROUGHPUT"][row_of[n]]) for n in names])
+
     def frame(self, name) -> TruthFrame:
         """The truth of the science frame called ``name`` (see :func:`read_truth_frame`)."""
         return read_truth_frame(self.folder / name)

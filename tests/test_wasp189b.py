@@ -1,0 +1,60 @@
+"""The ``wasp189b`` preset: the shape and numbers of the real visit (../shared/cute-instrument.md)."""
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from proxy_pixel_pipeline import simulate as sim
+
+
+def test_preset_parameters_are_the_visits():
+    p = sim.PRESETS["wasp189b"]
+    assert (p.n_rows, p.n_columns, p.n_darks, p.n_science) == (100, 2048, 134, 61)
+    assert p.missing_value is not None and float(p.missing_value).is_integer()   # integer ADU
+    assert p.mask_lines == ((32.0, 58.0), (65.0, 90.0)) and p.trace_columns == (50, 2000)
+    assert p.scatter_e > 0 and p.throughput_sigma > 0
+    trace = sim._trace_model(p)
+    assert trace["mask"].sum() == 63407 and (~trace["mask"]).sum() == 141393
+    cols = slice(50, 2001)
+    sep = (trace["mu2"] - trace["mu1"])[cols]
+    assert np.median(sep) == pytest.approx(9.7, abs=0.3) and sep[0] == pytest.approx(6, abs=0.8)
+    assert np.median(trace["sig1"][cols]) == pytest.approx(3.2, abs=0.05)
+    assert np.median(trace["sig2"][cols]) == pytest.approx(3.5, abs=0.05)
+    amp = trace["amp1_e"][cols] / p.gain
+    assert 80 <= np.median(amp) <= 100 and amp.min() >= 10 and amp.max() <= 160
+    assert not trace["signal_e"][:, :50].any() and not trace["signal_e"][:, 2001:].any()
+    # CCD temperatures of the full visit follow the orbit over -6 to -12 degC.
+    (_, t_dark), (_, t_sci) = sim._temperatures(p, np.random.default_rng(0))
+    temps = np.concatenate([t_dark, t_sci])
+    assert -12.6 <= temps.min() < -11 and -7 < temps.max() <= -5.4
+    # Throughput changes of 0.5-1.3x from frame to frame.
+    extra = sim._extra_components(p, np.random.default_rng(0))
+    assert extra["throughput"].min() >= 0.5 and extra["throughput"].max() <= 1.3
+    assert np.std(extra["throughput"]) > 0.1
+
+
+def test_reduced_simulation_has_the_visits_frames(tmp_path):
+    out = sim.simulate(tmp_path / "w", "wasp189b", seed=2, n_darks=3, n_science=2)
+    dark = fits.getdata(out / "darks" / "dark_0000.fits")
+    header = fits.getheader(out / "science" / "science_0000.fits")
+    science = fits.getdata(out / "science" / "science_0000.fits")
+    assert dark.shape == (100, 2048) and dark.dtype.kind == "i" and science.dtype.kind == "i"
+    assert header["CCDTEMP"] < -5 and header["EXPTIME"] == 300.0
+    with fits.open(out / "truth" / "truth.fits") as t:
+        excluded = (t["DEAD"].data != 0) | (t["HOT"].data != 0)
+        frames = t["FRAMES"].data
+        assert 0.06 <= excluded.mean() <= 0.08                     # ~7 % (14,310 of 204,800)
+        assert (frames["SCATTER"] > 0).all()                       # in darks and science alike
+        assert len(set(np.round(frames["SCATTER"], 6))) == len(frames)   # changes frame to frame
+        assert (frames["FLUX_SCALE"][frames["KIND"] == "science"]
+                == pytest.approx(frames["THROUGHPUT"][frames["KIND"] == "science"]
+                                 * np.where(frames["TRANSIT"][frames["KIND"] == "science"],
+                                            1 - t[0].header["DEPTH"], 1)))
+        dead = t["DEAD"].data != 0
+    assert (dark[dead] == sim.PRESETS["wasp189b"].missing_value).all()   # lost in every frame
+    with fits.open(out / "truth" / "science_0000.fits") as t:
+        background = t["BACKGROUND"].data
+    # The scattered light's gradient is part of the true background: a smooth tilt remains
+    # after the per-pixel dark pattern is averaged along the rows.
+    rows = np.median(background, axis=1)
+    assert np.ptp(rows) > 1.0
