@@ -12,13 +12,14 @@ Nothing here imports MPI.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import PipelineError
 
-__all__ = ["channel_edges", "wavelengths", "mid_exposure", "usable_columns", "bin_channels",
+__all__ = ["channel_edges", "wavelengths", "fill_columns", "mid_exposure", "usable_columns", "bin_channels",
            "normalise", "transit_shape", "fit_depth", "transit_depth", "Depth"]
 
 _JD_MJD = 2400000.5
@@ -64,6 +65,39 @@ def mid_exposure(start, exptime):
     start = np.asarray(start, float)
     mjd = np.where(start > _JD_MJD, start - _JD_MJD, start)
     return mjd + np.nan_to_num(np.asarray(exptime, float)) / 2.0 / 86400.0
+
+
+def fill_columns(flux, flux_err, bad):
+    """Replace unreliable column fluxes by the series' median of the column, scaled to the frame.
+
+    A column whose optimal flux rests on few pixels (flagged LOW_WEIGHT or
+    NO_DATA) would add its large error to every channel it falls in; it takes
+    instead the median over frames of its good fluxes times the frame's ratio
+    of good flux to the median (over the frame's good columns), which follows
+    the frame's light curve and adds no information of its own.
+
+    Parameters
+    ----------
+    flux, flux_err : ndarray, shape (n_frames, n_columns)
+    bad : ndarray of bool, same shape
+
+    Returns
+    -------
+    flux, flux_err : ndarray
+        Copies with the bad entries filled (NaN where a column has no good frame).
+    """
+    bad = bad | ~np.isfinite(flux)
+    good = np.where(bad, np.nan, flux)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)          # all-bad columns
+        median = np.nanmedian(good, axis=0)
+        median_err = np.nanmedian(np.where(bad, np.nan, flux_err), axis=0)
+    ref = np.where(bad | ~np.isfinite(median), 0.0, median)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(~bad, np.nan_to_num(good), 0.0).sum(axis=1) / ref.sum(axis=1)
+    filled = np.where(bad, median[None, :] * ratio[:, None], flux)
+    filled_err = np.where(bad, median_err[None, :] * np.abs(ratio)[:, None], flux_err)
+    return filled, filled_err
 
 
 def usable_columns(flux) -> np.ndarray:

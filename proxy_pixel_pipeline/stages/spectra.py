@@ -38,7 +38,7 @@ from astropy.table import Table
 
 from .. import lightcurves as lc
 from ..errors import PipelineError
-from ..extraction import (box_extract, build_template, column_centroids, fit_profile,
+from ..extraction import (build_template, column_centroids, fit_profile,
                           optimal_extract, profile_for_frame, shift_rows, trace_offsets,
                           usable_pixels)
 from ..fits_io import header_values, observation_header, read_image, read_table, write_fits
@@ -192,17 +192,29 @@ def run(cfg, comm, overwrite=False):
         return np.stack([data, err, dq, profile.astype(np.float32)])
 
     def compute(stack):
-        data, err, dq, profile = (stack[:, k].astype(float) for k in range(4))
+        # One frame at a time: numpy's reductions over a stack can round differently
+        # with the stack's size, and the products must not depend on the ranks.
+        names = ("flux", "flux_err", "box", "box_err", "dq", "rejected", "err_scale")
+        per_frame = [extract_frame(*(layer.astype(float) for layer in frame)) for frame in stack]
+        n_cols = stack.shape[-1]
+        empty = {"dq": np.zeros((0, n_cols), np.uint8), "rejected": np.zeros((0, n_cols), np.int32),
+                 "err_scale": np.zeros(0)}
+        return {name: (np.array([r[name] for r in per_frame]) if per_frame
+                       else empty.get(name, np.zeros((0, n_cols)))) for name in names}
+
+    def extract_frame(data, err, dq, profile):
         usable = usable_pixels(data, dq) & region
         opt = optimal_extract(data, err, profile, usable, cfg.gain, sigma=cfg.extract_sigma,
-                              rescale=cfg.extract_error_scale)
-        box, box_err = box_extract(data, err * opt.err_scale[:, None, None], region, cfg.gain)
+                              rescale=cfg.extract_error_scale, err_has_signal=True)
+        # ERR is stage 5's whole error model (photon noise included): the box error is its sum.
+        box = np.where(region, np.nan_to_num(data), 0.0).sum(axis=0)
+        box_err = np.sqrt(np.where(region, np.nan_to_num(err * opt.err_scale) ** 2, 0.0).sum(axis=0))
         flags = opt.flags(cfg.extract_min_weight)
-        touched = (~usable_pixels(data, dq) & region).any(axis=1)
+        touched = (~usable_pixels(data, dq) & region).any(axis=0)
         flags[touched] |= np.uint8(SpectrumFlag.INFILLED)
         return {"flux": opt.flux, "flux_err": opt.flux_err, "box": box, "box_err": box_err,
                 "dq": flags, "rejected": opt.n_rejected.astype(np.int32),
-                "err_scale": opt.err_scale}
+                "err_scale": float(opt.err_scale)}
 
     def write(i, out):
         src = paths[i]
@@ -251,6 +263,9 @@ def _write_series(cfg, layout, staged, paths, times, shape, wave):
     box = np.array([np.asarray(t["FLUX_BOX"], float) for t in spectra])
     box_err = np.array([np.asarray(t["FLUX_BOX_ERR"], float) for t in spectra])
     order = np.argsort(times, kind="stable") if np.isfinite(times).all() else np.arange(len(paths))
+    dq = np.array([np.asarray(t["DQ"], int) for t in spectra])
+    few = (dq & int(SpectrumFlag.LOW_WEIGHT | SpectrumFlag.NO_DATA)) != 0
+    flux, flux_err = lc.fill_columns(flux, flux_err, few)
     flux, flux_err, box, box_err = flux[order], flux_err[order], box[order], box_err[order]
     times = times[order]
     shape = None if shape is None else shape[order]
@@ -283,6 +298,7 @@ def _write_series(cfg, layout, staged, paths, times, shape, wave):
     hdr = fits.Header()
     hdr["NFRAMES"] = (len(paths), "frames")
     hdr["NCOLUSED"] = (int(ok.sum()), "columns with a finite flux in every frame")
+    hdr["NFILLED"] = (int(few.sum()), "LOW_WEIGHT/NO_DATA column fluxes filled (fill_columns)")
     hdr["TMODEL"] = (cfg.transit_model, "transit model")
     write_fits(staged.layout.light_curves, None, stage=6, config=cfg, header=hdr,
                inputs=inputs, extensions=[lc_hdu, ch_hdu])

@@ -1,0 +1,120 @@
+"""Stage 6's products against the truth: spectra, white light curve, transit depths.
+
+Definitions (``spectra`` section; notation of :mod:`proxy_pixel_pipeline.score`):
+
+* ``pull_width``: robust standard deviation (1.4826 MAD) over every frame and
+  column not flagged LOW_WEIGHT or NO_DATA of ``(FLUX - F_true) / FLUX_ERR``,
+  with ``F_true`` the true column flux (truth ``SPECTRUM`` ``FLUX_E / GAIN``
+  times the frame's ``FLUX_SCALE``); ``pull_median`` its median;
+  ``bias``: median over those of ``FLUX / F_true - 1``; the same for the box
+  sum (``box_pull_width``, ``box_bias``).
+* The *oracle*: optimal extraction (:func:`~..extraction.optimal_extract`,
+  same ``extract_sigma``) of ``S - BG`` with the true profile (``SIG``
+  normalised per column), every missing or cosmic-ray pixel (``CR > 0``)
+  masked and the true noise ``sqrt((BG - bias)/gain + (read_noise/gain)**2 +
+  1/12)`` ADU; its light curves are made like stage 6's (columns with less
+  than ``extract_min_weight`` of the profile usable filled by
+  :func:`~..lightcurves.fill_columns`).
+* ``white_scatter``: standard deviation (ddof 1) of the normalised white
+  light curve over the out-of-transit frames (truth ``TRANSIT``), for
+  stage 6's optimal (``WHITE``) and box (``WHITE_BOX``) light curves and the
+  oracle; ``*_over_oracle`` the ratios.
+* ``depth``: the white depth of ``transit_depths.fits`` with its error,
+  ``depth_pull = (depth - injected) / depth_err``, the oracle's depth error
+  and ``depth_err_over_oracle``; ``channel_pull_spread``: standard deviation
+  (ddof 1) over channels of ``(DEPTH - injected) / DEPTH_ERR``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from astropy.io import fits
+
+from .. import lightcurves as lc
+from ..extraction import normalise_profile, optimal_extract
+from ..fits_io import read_image
+from ..flags import SpectrumFlag
+from .stats import as_float, robust_std
+
+__all__ = ["spectra_section", "oracle_light_curve"]
+
+
+def oracle_light_curve(cfg, run):
+    """The oracle's per-frame column fluxes (n_frames, n_columns), in the run's frame order."""
+    truth, mask = run.truth, run.mask
+    noise2_floor = (truth.read_noise / truth.gain) ** 2 + 1.0 / 12.0
+    fluxes = []
+    for path in run.science:
+        raw = read_image(path, cfg.missing_value).astype(float)
+        t = truth.frame(path.name)
+        data = raw - t.background
+        usable = mask & ~t.missing & (t.cosmic <= 0) & np.isfinite(raw)
+        err = np.sqrt(np.maximum(t.background - truth.bias, 0.0) / truth.gain + noise2_floor)
+        profile = normalise_profile(t.signal, mask)
+        out = optimal_extract(data, err, profile, usable, truth.gain, sigma=cfg.extract_sigma)
+        fluxes.append(out)
+    flux = np.array([o.flux for o in fluxes])
+    bad = np.array([o.weight < cfg.extract_min_weight for o in fluxes])
+    return lc.fill_columns(flux, np.array([o.flux_err for o in fluxes]), bad)[0]
+
+
+def spectra_section(run, notes) -> dict:
+    """The ``spectra`` section (None without stage 6's products)."""
+    cfg, layout, truth = run.cfg, run.layout, run.truth
+    paths = run.science
+    if not all(layout.spectra(p).is_file() for p in paths) or not layout.light_curves.is_file():
+        notes.append("spectra: no stage 6 products (run 6_Spectra.py)")
+        return {"spectra": None}
+    names = [p.name for p in paths]
+    transit, scale = truth.frames_of(names)
+    true_flux = np.asarray(truth.tables["SPECTRUM"]["FLUX_E"], float) / truth.gain
+    pulls, bias, box_pulls, box_bias = [], [], [], []
+    for p, s in zip(paths, scale):
+        t = fits.getdata(layout.spectra(p), "SPECTRUM")
+        good = (t["DQ"] & int(SpectrumFlag.LOW_WEIGHT | SpectrumFlag.NO_DATA)) == 0
+        good &= true_flux > 0
+        f_true = s * true_flux[good]
+        pulls.append((t["FLUX"][good] - f_true) / t["FLUX_ERR"][good])
+        bias.append(t["FLUX"][good] / f_true - 1)
+        box_pulls.append((t["FLUX_BOX"][good] - f_true) / t["FLUX_BOX_ERR"][good])
+        box_bias.append(t["FLUX_BOX"][good] / f_true - 1)
+    pulls, bias = np.concatenate(pulls), np.concatenate(bias)
+    box_pulls, box_bias = np.concatenate(box_pulls), np.concatenate(box_bias)
+
+    lcs = fits.getdata(layout.light_curves, "LIGHTCURVES")
+    order = [names.index(str(n).strip()) for n in lcs["FILE"]]
+    oot = ~transit[order]
+    times = np.asarray(lcs["TIME"], float)
+    oracle = oracle_light_curve(cfg, run)[order]
+    ok = lc.usable_columns(oracle)
+    edges = lc.channel_edges(oracle.shape[1], cfg.channel_width)
+    o_white, _, o_chan, _ = lc.bin_channels(oracle, np.zeros_like(oracle), edges, ok)
+    o_white = o_white / np.median(o_white[oot])
+    scatter = {key: float(np.std(np.asarray(lcs[key], float)[oot], ddof=1))
+               for key in ("WHITE", "WHITE_BOX")}
+    o_scatter = float(np.std(o_white[oot], ddof=1))
+    out = {"n_values": int(len(pulls)),
+           "pull_width": as_float(robust_std(pulls)), "pull_median": as_float(np.median(pulls)),
+           "bias": as_float(np.median(bias)),
+           "box_pull_width": as_float(robust_std(box_pulls)), "box_bias": as_float(np.median(box_bias)),
+           "white_scatter": scatter["WHITE"], "white_box_scatter": scatter["WHITE_BOX"],
+           "oracle_white_scatter": o_scatter,
+           "white_scatter_over_oracle": scatter["WHITE"] / o_scatter,
+           "white_box_scatter_over_oracle": scatter["WHITE_BOX"] / o_scatter,
+           "injected": truth.depth}
+    if layout.transit_depths.is_file() and cfg.transit_model != "none":
+        d = fits.getdata(layout.transit_depths, "DEPTHS")
+        o_depth = lc.transit_depth(cfg, times, o_white)
+        chan_pulls = (np.asarray(d["DEPTH"][1:], float) - truth.depth) / np.asarray(d["DEPTH_ERR"][1:], float)
+        chan_pulls = chan_pulls[np.isfinite(chan_pulls)]
+        out.update({
+            "depth": as_float(d["DEPTH"][0]), "depth_err": as_float(d["DEPTH_ERR"][0]),
+            "depth_pull": as_float((d["DEPTH"][0] - truth.depth) / d["DEPTH_ERR"][0]),
+            "oracle_depth": as_float(o_depth.depth), "oracle_depth_err": as_float(o_depth.depth_err),
+            "depth_err_over_oracle": as_float(d["DEPTH_ERR"][0] / o_depth.depth_err),
+            "n_channels": int(len(chan_pulls)),
+            "channel_pull_spread": as_float(np.std(chan_pulls, ddof=1)) if len(chan_pulls) > 1 else None,
+            "channel_pull_mean": as_float(np.mean(chan_pulls)) if len(chan_pulls) else None})
+    else:
+        notes.append("spectra: no transit depths (transit_model: none)")
+    return {"spectra": out}
