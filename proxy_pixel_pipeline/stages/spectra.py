@@ -63,10 +63,7 @@ def read_final(path):
     """
     data = read_image(path)
     with fits.open(path, memmap=False) as hdul:
-        missing = [name for name in ("ERR", "DQ") if name not in hdul]
-        if missing:
-            raise PipelineError(f"{path}: no {'/'.join(missing)} extension (made by an older "
-                                f"stage 5); rerun 5_Infill.py")
+        _need_err_dq(path, {h.name for h in hdul})
         err, dq = hdul["ERR"].data, hdul["DQ"].data
     if err.shape != data.shape or dq.shape != data.shape:
         raise PipelineError(f"{path}: ERR/DQ shape differs from the image's {data.shape}; "
@@ -76,7 +73,10 @@ def read_final(path):
 
 def _check_final_extensions(path):
     with fits.open(path, lazy_load_hdus=True) as hdul:
-        names = {h.name for h in hdul}
+        _need_err_dq(path, {h.name for h in hdul})
+
+
+def _need_err_dq(path, names):
     missing = [name for name in ("ERR", "DQ") if name not in names]
     if missing:
         raise PipelineError(f"{path}: no {'/'.join(missing)} extension (made by an older "
