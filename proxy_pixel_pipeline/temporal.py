@@ -11,14 +11,17 @@ would be flagged:
 * the frame's own stage-4 profile model ``M_f`` already follows its flux and
   trace position in each column bin;
 * what the model misses at a pixel (absorption lines inside a bin, the exact
-  profile shape) is the same in every frame up to the frame's flux, so it is
-  learnt robustly across frames: ``Q = median_f((F_f - M_f) / k_f)``, with
-  ``k_f`` the frame's model flux in that column relative to the median frame.
+  profile shape) is, relative to the model, the same in every frame, so it is
+  learnt robustly across frames: ``Q = median_f((F_f - M_f) / s_f)`` with
+  ``s_f = max(M_f, floor)``: a relative correction on the trace, which follows
+  the frame's flux and a shift of the trace (a line darkens a column at every
+  row), an additive one in the wings (``floor``: three times the typical
+  noise), where the model is near zero.
 
 A frame's fit can be pulled by a long cosmic-ray streak in its bin (a wrong
 constant under the whole bin): a robust per-column level of what is left,
 ``d_f`` (median over the column's trace pixels of ``F_f - M_f - k_f Q``), is
-added.  The prediction ``P_f = M_f + k_f Q + d_f`` is compared with the value in units of
+added.  The prediction ``P_f = M_f + s_f Q + d_f`` is compared with the value in units of
 the pixel's noise (:func:`~.infill.error_model` of the prediction and the
 background noise, widened for the error of the median): :func:`series_prediction`.
 The background noise combines the dark-based value (stage 1's residual std
@@ -73,7 +76,7 @@ def series_prediction(final, model, columns, noise, gain, min_frames=5):
     Returns
     -------
     prediction : ndarray, shape (n_frames, n_pixels)
-        ``P_f = M_f + k_f Q + d_f``; where ``Q`` cannot be learnt, ``M_f``
+        ``P_f = M_f + s_f Q + d_f``; where ``Q`` cannot be learnt, ``M_f``
         times the column's measured over predicted flux, plus ``d_f``.
     z : ndarray, shape (n_frames, n_pixels)
         ``(F_f - P_f) / sigma_f``, NaN where ``F_f`` is empty.
@@ -83,7 +86,10 @@ def series_prediction(final, model, columns, noise, gain, min_frames=5):
     """
     final = np.asarray(final, np.float64)
     model = np.asarray(model, np.float64)
-    scale = _flux_scale(model, columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        floor = 3.0 * np.nanmedian(np.broadcast_to(np.asarray(noise, float), final.shape))
+    scale = np.maximum(np.nan_to_num(model), floor if np.isfinite(floor) and floor > 0 else 1.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)       # pixels empty in every frame
         n_valid = np.isfinite(final).sum(axis=0)
@@ -95,9 +101,9 @@ def series_prediction(final, model, columns, noise, gain, min_frames=5):
     prediction = np.where(learnt, prediction, model * _column_ratio(final, prediction, learnt, columns))
     prediction += _column_level(final - prediction, columns)
     background = _series_noise(final - prediction, prediction, n_valid, noise, gain, min_frames)
+    per_column = np.bincount(columns)[columns]
     # A median of n values has the variance of a mean of 2n/pi: the errors of the
     # median over the frames (Q) and over the column (d_f) add to the noise.
-    per_column = np.bincount(columns)[columns]
     background = background * np.sqrt(1.0 + np.pi / (2.0 * np.maximum(n_valid, 1))
                                       + np.pi / (2.0 * np.maximum(per_column, 1)))
     sigma = error_model(np.where(np.isfinite(prediction), prediction, 0.0), background, gain)
@@ -164,18 +170,6 @@ def _column_level(residual, columns):
     out = np.empty_like(residual)
     out[:, order] = level[:, np.repeat(np.arange(len(starts)), counts)]
     return out
-
-
-def _flux_scale(model, columns):
-    """``k_f``: each frame's model flux in a pixel's column over the series' median."""
-    n_columns = int(columns.max()) + 1 if len(columns) else 0
-    flux = np.stack([np.bincount(columns, np.nan_to_num(m), n_columns) for m in model])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        typical = np.median(flux, axis=0)
-        k = flux / typical
-    k = np.where(np.isfinite(k) & (k > 0), k, 1.0)
-    return k[:, columns]
 
 
 def temporal_hits(z, n_sigma=5.0, neighbor_sigma=2.5, grow=2):
