@@ -96,8 +96,10 @@ STAGES = (
                    Output("final_no_infill", "final_no_infill", True,
                           "Final Frame = Science - Background, before infill"))),
     Stage(3, "3_Median_Fits.py", "median frame fits", "proxy_pixel_pipeline.stages.median_fits:run",
-          reads=(),
-          outputs=(Output("median_frame", "median_frame.fits", False, "Median Frame image"),
+          reads=(2,),
+          outputs=(Output("median_frame", "median_frame.fits", False,
+                          "Median Frame of the Final Frames (background-subtracted, as the "
+                          "original code)"),
                    Output("median_fits", "median_fits.fits", False,
                           "double-Gaussian fits of the Median Frame's column bins (FITS, PROFILES)"))),
     Stage(4, "4_Final_Fits.py", "final frame fits", "proxy_pixel_pipeline.stages.final_fits:run",

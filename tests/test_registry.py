@@ -59,9 +59,10 @@ def test_config_fields_are_the_declared_settings_and_defaults_are_valid(tmp_path
 def test_a_stage_digest_ignores_settings_of_stages_it_does_not_read(tmp_path):
     a = load_config(write_config(tmp_path))
     b = load_config(write_config(tmp_path, proxy_method="lsq"))
-    # Stage 3 reads only the science frames: the match table's rule does not concern it.
-    assert a.digest(3) == b.digest(3)
-    # Stages that read the match table, directly or through stage 2, do change.
-    assert all(a.digest(n) != b.digest(n) for n in (1, 2, 4, 5))
+    # Every stage reads the match table, directly or through stage 2 (stage 3: the Final Frames).
+    assert all(a.digest(n) != b.digest(n) for n in (1, 2, 3, 4, 5))
+    d = load_config(write_config(tmp_path, proxy_combine="median"))
+    # Stage 1 does not read stage 2's products: stage 2's setting does not concern it.
+    assert a.digest(1) == d.digest(1) and all(a.digest(n) != d.digest(n) for n in (2, 3, 4, 5))
     c = load_config(write_config(tmp_path, lacosmic_maxiter=2))
     assert all(a.digest(n) == c.digest(n) for n in (1, 2, 3, 4)) and a.digest(5) != c.digest(5)

@@ -122,13 +122,14 @@ def test_stage4_refuses_stale_median_fits(tiny_run):
 
 
 def test_a_stage_setting_makes_stale_only_what_depends_on_it(tiny_run):
-    """A new proxy rule makes the Final Frames stale, never the Median Frame fits."""
+    """A new proxy rule makes the Final Frames stale (and, through them, the Median Frame
+    fits): stage 4 names the earliest stage to rerun; stage 5's settings concern neither."""
     config, _ = tiny_run
     other = config.with_name("other_rule.yaml")
     other.write_text(config.read_text().replace("proxy_method: median", "proxy_method: lsq"))
     proc = run_script("4_Final_Fits.py", "--config", other, check=False)
     assert proc.returncode != 0 and "rerun 2_Frames.py" in proc.stderr
-    assert "median_fits.fits" not in proc.stderr and "3_Median_Fits.py" not in proc.stderr
+    assert "3_Median_Fits.py" not in proc.stderr
 
 
 def test_stale_inputs_are_refused_after_an_earlier_stage_reruns(tiny_run, tmp_path):
@@ -147,3 +148,17 @@ def test_stale_inputs_are_refused_after_an_earlier_stage_reruns(tiny_run, tmp_pa
     run_script("4_Final_Fits.py", "--config", copy / "config.yaml", "--overwrite")
     proc = run_script("5_Infill.py", "--config", copy / "config.yaml", "--overwrite", check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_median_frame_is_the_median_of_the_final_frames(tiny_run):
+    """Stage 3 fits the Median Frame of stage 2's Final Frames (the original code's choice),
+    not of the raw science frames, and records them as its inputs."""
+    config, layout = tiny_run
+    cfg = load_config(config)
+    finals = np.array([fits.getdata(layout.final_no_infill(p)) for p in cfg.science_paths()])
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        want = np.nanmedian(finals, axis=0).astype(np.float32)
+    np.testing.assert_array_equal(fits.getdata(layout.median_frame), want)
+    header = fits.getheader(layout.median_frame)
+    parents = {v for k, v in header.items() if k.startswith("PARENT")}
+    assert fits.getheader(layout.final_no_infill(cfg.science_paths()[0]))["RUNID"] in parents

@@ -39,11 +39,11 @@ def run(cfg, comm, overwrite=False):
     paths = reference = staged = None
     finished = False
     if comm.rank == 0:
-        check_previous(layout.median_fits, cfg, 3)
         paths = cfg.science_paths()
-        for p in paths:
+        for p in paths:         # stage 2 first: a stale stage 2 makes stage 3 stale too
             check_previous(layout.final_no_infill(p), cfg, 2,
                            made_from=[layout.matches])
+        check_previous(layout.median_fits, cfg, 3)
         refuse_overwrite(layout.stage_outputs(4, paths), overwrite)
         staged = StagedOutputs(cfg, 4, science_paths=paths,
                                inputs=[layout.median_fits, *map(layout.final_no_infill, paths)])

@@ -1,9 +1,12 @@
 """Stage 3: the Median Frame and double-Gaussian fits of its column bins.
 
-Rank 0 reads the science frames and forms the per-pixel median (missing
-samples skipped); the bins' median profiles, over the rows of the spectral
-trace and a few beyond, are scattered over the ranks, fitted, gathered, and
-written by rank 0:
+Rank 0 reads stage 2's Final Frames (science - background, before infill) and
+forms the per-pixel median (missing samples skipped): the Median Frame of the
+background-subtracted frames, as the original code takes it (the raw science
+frames' median carries the per-pixel dark pattern, which on the ``cute``
+preset made the single/double test call true doubles single).  The bins'
+median profiles, over the rows of the spectral trace and a few beyond, are
+scattered over the ranks, fitted, gathered, and written by rank 0:
 
 * ``output_dir/median_frame.fits``: the Median Frame (primary HDU);
 * ``output_dir/median_fits.fits``: one table row per bin (extension ``FITS``:
@@ -25,7 +28,7 @@ from ..logs import get_logger
 from ..parallel import gather_rows, partition, scatter_rows
 from ..profiles import FitFlag, ProfileFits, binned_profiles, fit_median_profiles
 from ..staging import StagedOutputs
-from .common import refuse_overwrite
+from .common import check_previous, refuse_overwrite
 
 __all__ = ["run", "fits_to_records", "records_to_fits", "trace_band"]
 
@@ -77,20 +80,23 @@ def run(cfg, comm, overwrite=False):
     layout = Layout(cfg.output_dir)
     profiles = edges = None
     if comm.rank == 0:
-        paths = cfg.science_paths()
+        science = cfg.science_paths()
         mask = read_mask(cfg.spectral_mask)
+        paths = [layout.final_no_infill(p) for p in science]    # stage 2's Final Frames
+        for p in paths:
+            check_previous(p, cfg, 2, made_from=[layout.matches])
         check_frames(paths, mask.shape)
         refuse_overwrite(layout.stage_outputs(3), overwrite)
-        staged = StagedOutputs(cfg, 3, inputs=[cfg.spectral_mask], science_paths=paths)
+        staged = StagedOutputs(cfg, 3, inputs=[cfg.spectral_mask, *paths], science_paths=science)
         staged.begin()      # nothing to resume: the two files are written at the end
-        stack = read_stack(paths, cfg.missing_value)
+        stack = read_stack(paths)          # missing pixels are NaN in stage 2's products
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)   # pixels missing in every frame
             median = np.nanmedian(stack, axis=0).astype(np.float32)
         del stack
         band = trace_band(mask)
         edges, profiles = binned_profiles(np.where(band, median, np.nan), cfg.bin_width)
-        log.info("Median Frame of %d science frames; %d bins of %d columns", len(paths),
+        log.info("Median Frame of %d Final Frames; %d bins of %d columns", len(paths),
                  len(profiles), cfg.bin_width)
     edges = comm.bcast(edges)
     n_bins = len(edges) - 1
