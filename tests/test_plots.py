@@ -22,14 +22,14 @@ from conftest import ROOT, run_script
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """A tiny simulated data set run through the five stages in this process."""
+    """A tiny simulated data set run through every stage in this process."""
     from proxy_pixel_pipeline.parallel import world
-    from proxy_pixel_pipeline.stages import final_fits, frames, infill, matches, median_fits
+    from proxy_pixel_pipeline.stages import final_fits, frames, infill, matches, median_fits, spectra
 
     folder = tmp_path_factory.mktemp("plots") / "tiny"
     simulate(folder, preset="tiny", seed=1)
     cfg = load_config(folder / "config.yaml")
-    for stage in (matches, frames, median_fits, final_fits, infill):
+    for stage in (matches, frames, median_fits, final_fits, infill, spectra):
         stage.run(cfg, world(), overwrite=True)
     return folder
 
@@ -81,13 +81,15 @@ def test_missing_stage5_is_skipped_with_a_message(tiny_run, tmp_path, caplog):
         if attach:
             logger.removeHandler(caplog.handler)
     names = [p.name for p in written]
-    assert "final_infill_and_cosmic.png" not in names
-    assert set(names) == set(FIGURE_NAMES) - {"final_infill_and_cosmic.png"}
+    stage5 = {"final_infill_and_cosmic.png", "cosmic_time_series.png"}     # both read final/
+    assert not stage5 & set(names)
+    assert set(names) == set(FIGURE_NAMES) - stage5           # stage 6's figures read its own
     assert all((tmp_path / "figs" / n).is_file() for n in names)
     assert not (copy / "output" / "figures").exists()
     skipped = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(skipped) == 1
+    assert len(skipped) == 2
     assert "plot_final_infill skipped" in skipped[0] and "run 5_Infill.py first" in skipped[0]
+    assert "plot_cosmic_series skipped" in skipped[1] and "run 5_Infill.py first" in skipped[1]
 
 
 def test_outputs_that_no_longer_fit_the_config_are_skipped(tiny_run, tmp_path, caplog):

@@ -17,12 +17,12 @@ from proxy_pixel_pipeline.simulate import simulate
 
 from conftest import run_script
 
-STAGES = tuple(s.script for s in registry.STAGES if s.number <= 5)
+STAGES = tuple(s.script for s in registry.STAGES)
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """A tiny simulated data set with all five stages run (shared, read-only)."""
+    """A tiny simulated data set with every stage run (shared, read-only)."""
     folder = simulate(tmp_path_factory.mktemp("tiny") / "data", preset="tiny", seed=1)
     config = folder / "config.yaml"
     for script in STAGES:
@@ -97,7 +97,10 @@ def test_pipeline_run_is_no_better_than_the_oracle(tiny_run):
     assert clean["pipeline"]["rms_over_oracle"] >= 1
     assert clean["master_dark"]["robust_rms_over_oracle"] >= 1
     ok = scores["background"]["clean_proxy_ok"]
-    assert ok["pipeline"]["rms"] <= clean["pipeline"]["rms"]
+    # With the default K = 16 clipped mean a proxy's cosmic ray is clipped, so leaving out
+    # the pixels whose proxy had one no longer lowers the RMS (failed at e1852de: 9.979 vs 9.935).
+    assert ok["pipeline"]["rms"] <= 1.02 * clean["pipeline"]["rms"]
+    assert ok["pipeline"]["n"] < clean["pipeline"]["n"]
     assert scores["background"]["proxy_match_error"]["n"] > 0
     # Stage 2 leaves holes; stage 5 fills every trace pixel.
     assert scores["spectrum"]["estimates"]["stage2"]["coverage"] < 1
@@ -194,6 +197,28 @@ def test_script_writes_score_json(run_copy):
 def test_brief_summary_lists_the_headline_numbers(run_copy):
     proc = run_script("score.py", "--config", run_copy / "config.yaml", "--brief")
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("Summary") and len(lines) == 6       # 4 rows + the JSON path
+    assert lines[0].startswith("Summary") and len(lines) == 7       # 5 rows + the JSON path
     assert "oracle" in lines[1] and "transit depth" in lines[3] and "recall" in lines[4]
+    assert "white-light depth (stage 6)" in lines[5] and " vs 0.0" in lines[5]
     assert "In-trace background residual" not in proc.stdout          # the full table is not printed
+
+
+def test_stage6_spectra_are_scored_and_reported(tiny_run, run_copy):
+    scores = score_run(tiny_run / "config.yaml")
+    assert scores["run"]["stages_found"]["6"] is True
+    sp = scores["spectra"]
+    assert sp["n_values"] > 0 and 0.5 < sp["pull_width"] < 2 and 0.5 < sp["box_pull_width"] < 2
+    assert abs(sp["bias"]) < 0.05
+    assert sp["white_scatter_over_oracle"] >= 0.5 and sp["oracle_white_scatter"] > 0
+    assert sp["injected"] == scores["transit"]["injected"]
+    assert sp["depth_err"] > 0 and sp["depth_pull"] == pytest.approx(
+        (sp["depth"] - sp["injected"]) / sp["depth_err"])
+    text = format_table(scores)
+    assert "Stage 6 spectra" in text and "white depth" in text and "channel depth pulls" in text
+
+    layout = Layout(load_config(run_copy / "config.yaml").output_dir)
+    layout.light_curves.unlink()                                        # stage 6 not finished
+    scores = score_run(run_copy / "config.yaml")
+    assert scores["spectra"] is None and scores["run"]["stages_found"]["6"] is False
+    assert any("6_Spectra.py" in n for n in scores["notes"])
+    assert "Stage 6 spectra" not in format_table(scores)

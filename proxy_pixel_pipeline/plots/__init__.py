@@ -47,6 +47,18 @@ own function, in the module of the stage whose products it shows:
   - ``cosmic_time_series.png`` (:func:`plot_cosmic_series`): one trace
     pixel's series, its prediction and the frames flagged as cosmic rays.
 
+* :mod:`.spectra` (stage 6)
+
+  - ``spectrum.png`` (:func:`plot_spectrum`): one frame's optimal and box
+    spectra with their error bands.
+  - ``light_curve_2d.png`` (:func:`plot_light_curve_2d`): the channel light
+    curves, frames by channels.
+  - ``white_light_curve.png`` (:func:`plot_white_light_curve`): the white
+    light curve with the transit window and the fitted model (box or batman,
+    as configured).
+  - ``transmission_spectrum.png`` (:func:`plot_transmission_spectrum`): the
+    transit depth of every channel against wavelength, with the white depth.
+
 :mod:`.drawing` holds the drawing helpers they share and :mod:`.inputs` the
 declaration of what each figure reads (:class:`~.inputs.FigureSpec`: the
 registry's output names, from which the "run N_Script.py first" hints come).
@@ -82,6 +94,8 @@ from .infill import plot_cosmic_series, plot_final_infill
 from .inputs import as_config, science_path, stage_script
 from .matches import plot_pixel_map, plot_proxy_match
 from .median_fits import animate_median_fits, plot_bin_columns, plot_median_frame
+from .spectra import (plot_light_curve_2d, plot_spectrum, plot_transmission_spectrum,
+                      plot_white_light_curve)
 
 __all__ = [
     "FIGURE_NAMES",
@@ -95,12 +109,17 @@ __all__ = [
     "animate_final_fits",
     "plot_final_infill",
     "plot_cosmic_series",
+    "plot_spectrum",
+    "plot_light_curve_2d",
+    "plot_white_light_curve",
+    "plot_transmission_spectrum",
     "trace_rows",
 ]
 
 # The figures in the order make_figures writes them; each carries its FigureSpec.
 _FIGURES = (plot_pixel_map, plot_proxy_match, plot_frames, plot_median_frame, plot_bin_columns,
-            animate_median_fits, animate_final_fits, plot_final_infill, plot_cosmic_series)
+            animate_median_fits, animate_final_fits, plot_final_infill, plot_cosmic_series,
+            plot_spectrum, plot_light_curve_2d, plot_white_light_curve, plot_transmission_spectrum)
 
 #: File names of the figures, in the order :func:`make_figures` writes them.
 FIGURE_NAMES = tuple(f.spec.filename for f in _FIGURES)

@@ -2,10 +2,11 @@
 
 :func:`format_table` renders every metric for a terminal, one block per
 section (background residual, spectrum and transit depth, profile fits,
-cosmic rays, notes); :func:`format_summary` gives the few headline numbers;
-:func:`write_score` stores the score dict as strict JSON (NaN as ``null``).
-The metrics themselves are defined in :mod:`.background`, :mod:`.spectrum`,
-:mod:`.profiles` and :mod:`.cosmic`.
+cosmic rays, stage 6's spectra and depths, notes); :func:`format_summary`
+gives the few headline numbers; :func:`write_score` stores the score dict as
+strict JSON (NaN as ``null``).  The metrics themselves are defined in
+:mod:`.background`, :mod:`.spectrum`, :mod:`.profiles`, :mod:`.cosmic` and
+:mod:`.spectra`.
 """
 
 from __future__ import annotations
@@ -67,6 +68,12 @@ def format_summary(scores) -> str:
         ("cosmic rays (stage 5)",
          f"recall {num(get('cosmic', 'recall'), '{:.2f}')}, "
          f"false-positive rate {num(get('cosmic', 'false_positive_rate'), '{:.1e}')}"),
+        ("white-light depth (stage 6) vs injected",
+         f"{num(get('spectra', 'depth'), '{:.4f}')} "
+         f"± {num(get('spectra', 'depth_err'), '{:.4f}')}"
+         f" vs {num(get('spectra', 'injected'), '{:.4f}')} "
+         f"(pull {num(get('spectra', 'depth_pull'), '{:+.2f}')}; "
+         f"error / oracle's {num(get('spectra', 'depth_err_over_oracle'), '{:.2f}')})"),
     ]
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"  {label:<{width}}  {value}" for label, value in rows) + "\n"
@@ -83,7 +90,8 @@ def format_table(scores) -> str:
     -------
     str
         Several blocks (background residual, spectrum and transit depth,
-        profile, cosmic rays, notes), one line each per method; ``-`` marks
+        profile, cosmic rays, stage 6's spectra, notes), one line each per
+        method; ``-`` marks
         a metric that could not be computed.
     """
     lines = _run_lines(scores.get("run", {}))
@@ -94,6 +102,8 @@ def format_table(scores) -> str:
     lines += _profile_lines(scores.get("profile") or {})
     if scores.get("cosmic"):
         lines += _cosmic_lines(scores["cosmic"])
+    if scores.get("spectra"):
+        lines += _spectra_lines(scores["spectra"])
     lines += [f"note: {note}" for note in scores.get("notes", [])]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -208,6 +218,35 @@ def _cosmic_lines(cr):
               for name, d in cr.get("by_detector", {}).items()),
             f"  hit pixels left above {cr['nsigma']:g} sigma after stage 5: "
             f"{_num(cr.get('left_above'), '{:.4f}', 0)}", ""]
+
+
+def _spectra_lines(sp):
+    """The ``spectra`` section (stage 6 against the truth and the oracle)."""
+    def ratio(key):
+        return _num(sp.get(key), "{:.2f}", 0)
+
+    lines = [f"Stage 6 spectra ({sp['n_values']} frame-columns; pull = (flux - true) / error) and "
+             f"light curves (oracle: true background, profile and cosmic rays)",
+             f"  pull width: optimal {_num(sp['pull_width'], '{:.3f}', 0)} (median pull "
+             f"{_num(sp['pull_median'], '{:+.3f}', 0)}, bias {_num(sp['bias'], '{:+.3%}', 0)}), "
+             f"box {_num(sp['box_pull_width'], '{:.3f}', 0)} "
+             f"(bias {_num(sp['box_bias'], '{:+.3%}', 0)})",
+             f"  white light, out-of-transit scatter: optimal "
+             f"{_num(sp['white_scatter'], '{:.2e}', 0)} ({ratio('white_scatter_over_oracle')}x "
+             f"oracle), box {_num(sp['white_box_scatter'], '{:.2e}', 0)} "
+             f"({ratio('white_box_scatter_over_oracle')}x), oracle "
+             f"{_num(sp['oracle_white_scatter'], '{:.2e}', 0)}"]
+    if "depth" in sp:
+        lines += [f"  white depth {_num(sp['depth'], '{:.5f}', 0)} ± "
+                  f"{_num(sp['depth_err'], '{:.5f}', 0)} (injected {sp['injected']:.4f}, pull "
+                  f"{_num(sp['depth_pull'], '{:+.2f}', 0)}); oracle "
+                  f"{_num(sp['oracle_depth'], '{:.5f}', 0)} ± "
+                  f"{_num(sp['oracle_depth_err'], '{:.5f}', 0)}, error / oracle's "
+                  f"{ratio('depth_err_over_oracle')}",
+                  f"  channel depth pulls over {sp['n_channels']} channels: spread "
+                  f"{_num(sp['channel_pull_spread'], '{:.2f}', 0)}, mean "
+                  f"{_num(sp['channel_pull_mean'], '{:+.2f}', 0)}"]
+    return lines + [""]
 
 
 def _jsonable(obj):

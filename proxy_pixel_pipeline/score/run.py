@@ -3,7 +3,8 @@
 The ``run`` section records what was scored: paths, number of frames and
 trace pixels, the simulator's preset and seed, the proxy settings, and which
 stages' outputs were found (``stages_found``, by stage number: stage 1's match
-table, every frame of stages 2, 4 and 5, stage 3's fits).
+table, every frame of stages 2, 4 and 5, stage 3's fits, stage 6's spectra of
+every frame and its light curves).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from .background import BackgroundMetrics
 from .cosmic import CosmicMetrics
 from .inputs import RunInputs, stage_number
 from .profiles import profile_section
+from .spectra import spectra_section
 from .spectrum import SpectrumMetrics
 
 __all__ = ["score_run"]
@@ -37,9 +39,10 @@ def score_run(config_path, truth_dir=None, cr_nsigma=5.0) -> dict:
     -------
     dict
         Sections ``run``, ``background``, ``spectrum``, ``transit``,
-        ``profile``, ``cosmic`` (each None when its stage outputs are
-        missing) and ``notes`` (list of str); see :mod:`proxy_pixel_pipeline.score`
-        for every metric's definition.  Floats are plain Python floats or
+        ``profile``, ``cosmic``, ``spectra`` (stage 6, :mod:`.spectra`; each
+        None when its stage outputs are missing) and ``notes`` (list of
+        str); see :mod:`proxy_pixel_pipeline.score` for every metric's
+        definition.  Floats are plain Python floats or
         None (never NaN).
 
     Raises
@@ -62,6 +65,7 @@ def score_run(config_path, truth_dir=None, cr_nsigma=5.0) -> dict:
     sections.update(spectrum.result(notes))
     sections.update(profile_section(run, notes))
     sections.update(cosmic.result(notes))
+    sections.update(spectra_section(run, notes))
     sections["notes"] = notes
     return sections
 
@@ -81,4 +85,6 @@ def _run_section(run, config_path) -> dict:
                 ("final_no_infill", run.stage2_paths is not None),
                 ("median_fits", layout.median_fits.is_file()),
                 ("final_fits", all(layout.final_fits(p).is_file() for p in science)),
-                ("final", run.stage5_paths is not None))}}
+                ("final", run.stage5_paths is not None),
+                ("spectra", all(layout.spectra(p).is_file() for p in science)
+                 and layout.light_curves.is_file()))}}

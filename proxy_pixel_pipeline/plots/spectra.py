@@ -1,0 +1,401 @@
+"""Figures of stage 6 (spectra, light curves and transit depths).
+
+No seed figure: the seed's pipeline stopped at the cleaned frames.  Four
+figures, from stage 6's products only:
+
+- :func:`plot_spectrum`: one frame's optimal and box spectra with their error
+  bands;
+- :func:`plot_light_curve_2d`: the channel light curves as an image, frames
+  by channels;
+- :func:`plot_white_light_curve`: the white light curve with the transit
+  window and the fitted model (:func:`~proxy_pixel_pipeline.lightcurves.transit_depth`,
+  box or batman as the config says; none: the light curve only);
+- :func:`plot_transmission_spectrum`: the depth of every channel against
+  wavelength, with the white depth.
+
+The fitted model is refitted here with the science module's own function
+and must give the depth stored in ``transit_depths.fits``: a light curve or a
+transit window that no longer fits the config is refused with the stage to
+rerun.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colors as mcolors
+from matplotlib.ticker import MaxNLocator
+
+from .. import lightcurves as lc
+from ..errors import PipelineError
+from ..fits_io import read_table
+from ..flags import SpectrumFlag
+from .drawing import XLABEL, colormap, new_figure
+from .inputs import FigureSpec, stage_script
+
+__all__ = ["SPECTRUM", "LIGHT_CURVE_2D", "WHITE_LIGHT_CURVE", "TRANSMISSION_SPECTRUM",
+           "plot_spectrum", "plot_light_curve_2d", "plot_white_light_curve",
+           "plot_transmission_spectrum"]
+
+SPECTRUM = FigureSpec("spectrum.png", needs=("spectra",))
+LIGHT_CURVE_2D = FigureSpec("light_curve_2d.png", needs=("light_curves",))
+WHITE_LIGHT_CURVE = FigureSpec("white_light_curve.png", needs=("light_curves",))
+TRANSMISSION_SPECTRUM = FigureSpec("transmission_spectrum.png", needs=("transit_depths",))
+
+OPTIMAL_COLOUR = "#1f4e9c"
+BOX_COLOUR = "#d9730d"
+WAVELABEL = "wavelength [Å]"
+#: Spectrum columns whose optimal flux rests on few or no pixels (filled in the light curves).
+FEW_PIXELS = SpectrumFlag.LOW_WEIGHT | SpectrumFlag.NO_DATA
+
+
+def _spectral_axis(table):
+    """The x values and label of a table with ``WAVELENGTH`` (A) or ``COLUMN``."""
+    if "WAVELENGTH" in table.colnames and np.isfinite(np.asarray(table["WAVELENGTH"], float)).all():
+        return np.asarray(table["WAVELENGTH"], float), WAVELABEL
+    return np.asarray(table["COLUMN"], float), XLABEL
+
+
+def _band(ax, x, y, err, colour, label, lw=1.0, alpha=0.3):
+    ax.fill_between(x, y - err, y + err, color=colour, alpha=alpha, lw=0, step="mid")
+    ax.plot(x, y, color=colour, lw=lw, drawstyle="steps-mid", label=label)
+
+
+@SPECTRUM.draws
+def plot_spectrum(config, frame_index=None, out_dir=None) -> Path:
+    """One frame's optimal and box spectrum with their 1-sigma error bands.
+
+    Panels, top to bottom: both spectra over every column (``FLUX``,
+    ``FLUX_BOX`` of ``spectra/<frame>``, ADU per exposure) with the columns
+    flagged LOW_WEIGHT or NO_DATA marked; a zoom on 60 columns around the
+    brightest part of the spectrum, where the error bands are visible; each
+    column's 1-sigma error (``FLUX_ERR``, ``FLUX_BOX_ERR``) and their ratio.
+
+    Parameters
+    ----------
+    config : Config or str or Path
+        The run's configuration.
+    frame_index : int, optional
+        Science frame (position in ``config.science_paths()``); default 0.
+    out_dir : str or Path, optional
+        Output folder; default ``output_dir/figures``.
+
+    Returns
+    -------
+    Path
+        ``spectrum.png``.
+    """
+    run = SPECTRUM.open(config, frame_index, out_dir)
+    table = read_table(run.paths["spectra"], "SPECTRUM")
+    x, xlabel = _spectral_axis(table)
+    flux, flux_err = (np.asarray(table[k], float) for k in ("FLUX", "FLUX_ERR"))
+    box, box_err = (np.asarray(table[k], float) for k in ("FLUX_BOX", "FLUX_BOX_ERR"))
+    dq = np.asarray(table["DQ"], int)
+    few = (dq & int(FEW_PIXELS)) != 0
+    rejected = (dq & int(SpectrumFlag.REJECTED)) != 0
+    name = run.science.name
+
+    fig = new_figure((11, 9.5))
+    grid = fig.add_gridspec(3, 1, height_ratios=[1.3, 1.0, 0.8], hspace=0.42)
+    top = fig.add_subplot(grid[0])
+    _band(top, x, box, box_err, BOX_COLOUR, "box sum (FLUX_BOX)", lw=0.8)
+    _band(top, x, flux, flux_err, OPTIMAL_COLOUR, "optimal (FLUX)", lw=0.8)
+    if few.any():
+        top.plot(x[few], np.where(np.isfinite(flux[few]), flux[few], np.nanmedian(flux)), "x",
+                 color="red", ms=5, label=f"LOW_WEIGHT / NO_DATA: {int(few.sum())} columns")
+    top.set_ylabel("flux [ADU per exposure]")
+    top.set_xlabel(xlabel)
+    n_rej = int(rejected.sum())
+    top.set_title(f"Spectrum of {name}: optimal and box extraction, 1-sigma bands "
+                  f"({n_rej} column{'' if n_rej == 1 else 's'} with a pixel rejected as "
+                  f"outlier)", fontsize=10)
+    top.legend(fontsize=8, loc="best")
+
+    # Zoom: 60 columns centred on the brightest smoothed part of the spectrum.
+    n = len(x)
+    half = min(30, n // 2)
+    smooth = np.convolve(np.nan_to_num(box), np.ones(2 * half) / (2 * half), mode="same")
+    centre = int(np.clip(np.argmax(smooth), half, n - half))
+    zoom = slice(centre - half, centre + half)
+    mid = fig.add_subplot(grid[1])
+    _band(mid, x[zoom], box[zoom], box_err[zoom], BOX_COLOUR, "box sum ± 1 sigma")
+    _band(mid, x[zoom], flux[zoom], flux_err[zoom], OPTIMAL_COLOUR, "optimal ± 1 sigma")
+    mid.set_ylabel("flux [ADU per exposure]")
+    mid.set_xlabel(xlabel)
+    where = (f" ({x[zoom][0]:.0f}-{x[zoom][-1]:.0f} Å)" if xlabel == WAVELABEL else "")
+    mid.set_title(f"Zoom on columns {centre - half}-{centre + half - 1}{where}, the brightest "
+                  f"part (grey above)", fontsize=10)
+    mid.legend(fontsize=8, loc="best")
+    top.axvspan(x[zoom][0], x[zoom][-1], color="0.85", zorder=0)
+
+    bottom = fig.add_subplot(grid[2], sharex=top)
+    bottom.plot(x, box_err, color=BOX_COLOUR, lw=0.8, label="box error (FLUX_BOX_ERR)")
+    bottom.plot(x, flux_err, color=OPTIMAL_COLOUR, lw=0.8, label="optimal error (FLUX_ERR)")
+    bottom.set_ylabel("1-sigma error [ADU]")
+    bottom.set_xlabel(xlabel)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.nanmedian(box_err / flux_err)
+    bottom.set_title(f"Errors per column (median box / optimal: {ratio:.2f})", fontsize=10)
+    bottom.legend(fontsize=8, loc="best")
+    return run.save(fig)
+
+
+def _light_curves(run):
+    """``LIGHTCURVES`` and ``CHANNELS`` of the run's light_curves.fits."""
+    path = run.paths["light_curves"]
+    return read_table(path, "LIGHTCURVES"), read_table(path, "CHANNELS")
+
+
+def _time_axis(cfg, times):
+    """Hours from ``transit_mid`` (else from the first frame), or frame numbers without times."""
+    times = np.asarray(times, float)
+    if not np.isfinite(times).all():
+        return np.arange(len(times), dtype=float), "frame (in the order of science_frames)", None
+    t0 = cfg.transit_mid if cfg.transit_mid is not None else float(times.min())
+    where = "mid-transit" if cfg.transit_mid is not None else "the first frame"
+    return (times - t0) * 24.0, f"time from {where} (MJD {t0:.5f}) [h]", t0
+
+
+@LIGHT_CURVE_2D.draws
+def plot_light_curve_2d(config, out_dir=None) -> Path:
+    """The channel light curves as an image: frames (by time) against channels.
+
+    Each cell is the channel's normalised flux (``CHANNELS`` of
+    ``light_curves.fits``, 1 = the out-of-transit median) minus 1, in per
+    cent, on a colour scale symmetric about 0; frames in transit (column
+    ``IN_TRANSIT``) are marked on the right.  The channels' wavelength (or
+    column) ranges label the x axis.
+
+    Parameters
+    ----------
+    config : Config or str or Path
+        The run's configuration.
+    out_dir : str or Path, optional
+        Output folder; default ``output_dir/figures``.
+
+    Returns
+    -------
+    Path
+        ``light_curve_2d.png``.
+    """
+    run = LIGHT_CURVE_2D.open(config, out_dir=out_dir)
+    lcs, chans = _light_curves(run)
+    values = 100.0 * (np.asarray(lcs["CHANNELS"], float) - 1.0)
+    if values.ndim == 1:
+        values = values[:, None]
+    n_frames, n_chan = values.shape
+    y, ylabel, _ = _time_axis(run.cfg, lcs["TIME"])
+    limit = np.nanpercentile(np.abs(values), 99) if np.isfinite(values).any() else 1.0
+    limit = float(limit) if limit > 0 else 1.0
+
+    fig = new_figure((9, 6.5))
+    ax = fig.add_subplot()
+    cmap = colormap("RdBu_r")
+    image = ax.imshow(values, cmap=cmap, norm=mcolors.Normalize(-limit, limit), origin="lower",
+                      aspect="auto", interpolation="nearest",
+                      extent=(-0.5, n_chan - 0.5, -0.5, n_frames - 0.5))
+    bar = fig.colorbar(image, ax=ax, pad=0.14)
+    bar.set_label("normalised flux - 1 [%]")
+    ax.set_xticks(np.arange(n_chan))
+    wl_lo = np.asarray(chans["WAVELENGTH_LO"], float)
+    wl_hi = np.asarray(chans["WAVELENGTH_HI"], float)
+    if np.isfinite(wl_lo).all() and np.isfinite(wl_hi).all():
+        ticks = [f"{k}\n{lo:.0f}-{hi:.0f} Å" for k, lo, hi in zip(chans["CHANNEL"], wl_lo, wl_hi)]
+    else:
+        ticks = [f"{k}\ncol {lo}-{hi}" for k, lo, hi in
+                 zip(chans["CHANNEL"], chans["COLUMN_LO"], chans["COLUMN_HI"])]
+    ax.set_xticklabels(ticks, fontsize=7)
+    widths = np.asarray(chans["COLUMN_HI"], int) - np.asarray(chans["COLUMN_LO"], int) + 1
+    short = ", the last one shorter" if len(widths) > 1 and widths[-1] < widths[0] else ""
+    ax.set_xlabel(f"channel (channel_width = {run.cfg.channel_width} columns{short})")
+    ax.set_ylabel("frame, in time order")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    # Frame times on a secondary axis at a few frames.
+    right = ax.secondary_yaxis("right")
+    step = max(1, n_frames // 8)
+    right.set_yticks(np.arange(0, n_frames, step))
+    right.set_yticklabels([f"{v:.2f}" for v in y[::step]], fontsize=7)
+    right.set_ylabel(ylabel.replace(" (MJD", "\n(MJD"), fontsize=8)
+    if "IN_TRANSIT" in lcs.colnames:
+        inside = np.asarray(lcs["IN_TRANSIT"], bool)
+        # A dashed line wherever the frames enter or leave the transit.
+        for k, edge in enumerate(np.flatnonzero(np.diff(inside.astype(int))) + 0.5):
+            ax.axhline(edge, color="k", ls="--", lw=1.2,
+                       label="transit window (IN_TRANSIT)" if k == 0 else None)
+        if inside.any() and not inside.all():
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.13))
+    ax.set_title(f"Channel light curves: {n_frames} frames x {n_chan} channels "
+                 f"(optimal extraction)", fontsize=10)
+    return run.save(fig)
+
+
+def _fitted_white(run, lcs):
+    """The white light curve's fit with the config's model, checked against the stored depth.
+
+    Returns
+    -------
+    Depth or None
+        None with ``transit_model: none``.
+
+    Raises
+    ------
+    PipelineError
+        ``transit_depths.fits`` missing or holding another white depth (the
+        light curves or the transit settings changed since stage 6 ran).
+    """
+    cfg, layout = run.cfg, run.layout
+    if cfg.transit_model == "none":
+        return None
+    times = np.asarray(lcs["TIME"], float)
+    white = np.asarray(lcs["WHITE"], float)
+    fit = lc.transit_depth(cfg, times, white)
+    if not layout.transit_depths.is_file():
+        raise PipelineError(f"{layout.transit_depths}: missing; run "
+                            f"{stage_script('transit_depths')} first")
+    stored = read_table(layout.transit_depths, "DEPTHS")
+    depth = float(stored["DEPTH"][0])
+    if not np.isclose(fit.depth, depth, rtol=1e-6, atol=1e-9, equal_nan=True):
+        raise PipelineError(f"{layout.transit_depths}: white depth {depth:.6g} but the light "
+                            f"curve fits {fit.depth:.6g} with the config's transit settings; "
+                            f"rerun {stage_script('transit_depths')}")
+    return fit
+
+
+@WHITE_LIGHT_CURVE.draws
+def plot_white_light_curve(config, out_dir=None) -> Path:
+    """The white light curve with the transit window and the fitted model.
+
+    Top: the normalised optimal white light curve (``WHITE`` with
+    ``WHITE_ERR``) and the box one (``WHITE_BOX``, for comparison), the
+    transit window shaded (where the config's transit shape is non-zero) and
+    the model fitted by :func:`~proxy_pixel_pipeline.lightcurves.transit_depth`
+    (``transit_model`` box or batman; drawn on a fine time grid, batman with
+    the fitted Rp/R*) with its depth.  Bottom: the residuals of the optimal
+    light curve from the model.  With ``transit_model: none`` only the light
+    curves are drawn.
+
+    Parameters
+    ----------
+    config : Config or str or Path
+        The run's configuration.
+    out_dir : str or Path, optional
+        Output folder; default ``output_dir/figures``.
+
+    Returns
+    -------
+    Path
+        ``white_light_curve.png``.
+
+    Raises
+    ------
+    PipelineError
+        The stored depths no longer match the light curve and the config.
+    """
+    run = WHITE_LIGHT_CURVE.open(config, out_dir=out_dir)
+    cfg = run.cfg
+    lcs, _ = _light_curves(run)
+    fit = _fitted_white(run, lcs)
+    times = np.asarray(lcs["TIME"], float)
+    x, xlabel, t0 = _time_axis(cfg, times)
+    white, white_err = (np.asarray(lcs[k], float) for k in ("WHITE", "WHITE_ERR"))
+    wbox = np.asarray(lcs["WHITE_BOX"], float)
+
+    fig = new_figure((10, 7) if fit is not None else (10, 4.8))
+    if fit is not None:
+        top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2.2, 1],
+                                                                   "hspace": 0.06})
+    else:
+        top, bottom = fig.add_subplot(), None
+    top.plot(x, wbox, "s", mfc="none", color=BOX_COLOUR, ms=5, label="box extraction (WHITE_BOX)")
+    top.errorbar(x, white, white_err, fmt="o", color=OPTIMAL_COLOUR, ms=4, capsize=2,
+                 label="optimal extraction (WHITE ± WHITE_ERR)")
+    if fit is not None:
+        span = x.max() - x.min() if len(x) > 1 else 1.0
+        fine_x = np.linspace(x.min() - 0.05 * span, x.max() + 0.05 * span, 1000)
+        fine_t = t0 + fine_x / 24.0
+        rp = np.sqrt(abs(fit.depth)) if np.isfinite(fit.depth) and fit.depth != 0 else None
+        shape = lc.transit_shape(cfg, fine_t, rp=rp)
+        inside = shape > 0
+        if inside.any():
+            top.axvspan(fine_x[inside][0], fine_x[inside][-1], color="0.9", zorder=0,
+                        label="transit window")
+            bottom.axvspan(fine_x[inside][0], fine_x[inside][-1], color="0.9", zorder=0)
+        top.plot(fine_x, fit.level * (1.0 - fit.depth * shape), color="k", lw=1.2,
+                 label=f"{cfg.transit_model} model: depth {fit.depth:.5f} ± {fit.depth_err:.5f}")
+        resid = 100.0 * (white - fit.model)
+        bottom.errorbar(x, resid, 100.0 * white_err, fmt="o", color=OPTIMAL_COLOUR, ms=4,
+                        capsize=2)
+        bottom.axhline(0, color="k", lw=0.8)
+        ok = np.isfinite(resid)
+        rms = float(np.std(resid[ok], ddof=1)) if ok.sum() > 1 else np.nan
+        bottom.set_ylabel("residual [%]")
+        bottom.set_xlabel(xlabel)
+        bottom.text(0.01, 0.95, f"optimal light curve - model (RMS {rms:.3f} %)",
+                    transform=bottom.transAxes, va="top", fontsize=8,
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+        title = (f"White light curve, {len(x)} frames ({cfg.transit_model} transit model "
+                 f"fitted, other parameters fixed)")
+    else:
+        top.set_xlabel(xlabel)
+        title = f"White light curve, {len(x)} frames (transit_model: none, no fit)"
+    top.set_ylabel("normalised flux")
+    top.set_title(title, fontsize=10)
+    top.legend(fontsize=8, loc="best")
+    return run.save(fig)
+
+
+@TRANSMISSION_SPECTRUM.draws
+def plot_transmission_spectrum(config, out_dir=None) -> Path:
+    """Transit depth of every channel against wavelength, with the white depth.
+
+    Each channel of ``transit_depths.fits`` (``DEPTHS``, rows after
+    ``"white"``) is a point at the middle of its wavelength range (column
+    range without a wavelength solution), the horizontal bar its range and
+    the vertical bar ``DEPTH_ERR``; the white depth and its error are the
+    line and band.
+
+    Parameters
+    ----------
+    config : Config or str or Path
+        The run's configuration.
+    out_dir : str or Path, optional
+        Output folder; default ``output_dir/figures``.
+
+    Returns
+    -------
+    Path
+        ``transmission_spectrum.png``.
+    """
+    run = TRANSMISSION_SPECTRUM.open(config, out_dir=out_dir)
+    depths = read_table(run.paths["transit_depths"], "DEPTHS")
+    names = [str(c).strip() for c in depths["CHANNEL"]]
+    white = names.index("white") if "white" in names else None
+    chans = np.array([i for i, n in enumerate(names) if n != "white"], int)
+    lo, hi = (np.asarray(depths[k], float) for k in ("WAVELENGTH_LO", "WAVELENGTH_HI"))
+    xlabel = WAVELABEL
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        lo, hi = (np.asarray(depths[k], float) for k in ("COLUMN_LO", "COLUMN_HI"))
+        xlabel = XLABEL
+    depth, err = (100.0 * np.asarray(depths[k], float) for k in ("DEPTH", "DEPTH_ERR"))
+
+    fig = new_figure((9, 5))
+    ax = fig.add_subplot()
+    if white is not None:
+        ax.axhspan(depth[white] - err[white], depth[white] + err[white], color="0.88", zorder=0)
+        ax.axhline(depth[white], color="0.3", lw=1,
+                   label=f"white light: {depth[white]:.3f} ± {err[white]:.3f} % (band: 1 sigma)")
+    mid = (lo[chans] + hi[chans]) / 2
+    ax.errorbar(mid, depth[chans], yerr=err[chans], xerr=(hi[chans] - lo[chans]) / 2, fmt="o",
+                color=OPTIMAL_COLOUR, ms=5, capsize=3,
+                label=f"channels of channel_width = {run.cfg.channel_width} columns "
+                      f"(bar: its range, 1-sigma error)")
+    for k, i in enumerate(chans):
+        ax.annotate(names[i], (mid[k], depth[i] + err[i]), textcoords="offset points",
+                    xytext=(0, 4), ha="center", fontsize=7, color="0.35")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("transit depth (Rp/R*)² [%]")
+    ax.set_title(f"Transmission spectrum ({run.cfg.transit_model} transit model, "
+                 f"depth fitted per channel)", fontsize=10)
+    ax.legend(fontsize=8, loc="best")
+    return run.save(fig)
