@@ -3,9 +3,7 @@
 import math
 import shutil
 
-import numpy as np
 import pytest
-from matplotlib import image as mpimg
 
 from proxy_pixel_pipeline.config import load_config
 from proxy_pixel_pipeline.errors import PipelineError
@@ -13,6 +11,8 @@ from proxy_pixel_pipeline.layout import Layout
 from proxy_pixel_pipeline.plots import (make_figures, plot_light_curve_2d, plot_spectrum,
                                         plot_transmission_spectrum, plot_white_light_curve)
 from proxy_pixel_pipeline.simulate import simulate
+
+from test_plots import _check_png
 
 FIGURES = ("spectrum.png", "light_curve_2d.png", "white_light_curve.png",
            "transmission_spectrum.png")
@@ -42,13 +42,6 @@ def copy6(tiny6, tmp_path):
     folder = tmp_path / "tiny"
     shutil.copytree(tiny6, folder, ignore=shutil.ignore_patterns("figures"))
     return folder
-
-
-def _check_png(path):
-    assert path.stat().st_size > 5000, f"{path.name} is only {path.stat().st_size} bytes"
-    pixels = mpimg.imread(path)
-    assert pixels.ndim == 3 and min(pixels.shape[:2]) > 200
-    assert np.std(pixels) > 0.02, f"{path.name} looks uniform"
 
 
 def test_every_stage6_figure_is_drawn(tiny6, tmp_path):
