@@ -15,6 +15,8 @@ from astropy.io import fits
 ROOT = Path(__file__).resolve().parents[1]
 
 NOISE = 0.5  # ADU, read noise of the twin data set
+#: The seed's method, one proxy per pixel (the defaults use 16).
+SEED_RULE = {"proxy_count": 1, "proxy_combine": "median", "proxy_offset": False}
 
 
 def write_image(path, data, header=None):
@@ -74,11 +76,12 @@ def make_twin_dataset(folder, n_darks=24, n_science=3, shape=(20, 40), seed=0):
     for i, image in enumerate(science):
         write_image(folder / "science" / f"science_{i:03d}.fits", image, fits.Header({"EXPTIME": 300.0}))
     write_image(folder / "mask.fits", mask.astype(np.uint8))
-    config = write_config(folder)
+    # One proxy per pixel, as the seed: each pixel has exactly one planted twin.
+    config = write_config(folder, **SEED_RULE)
     twin_of = {tuple(s): tuple(t) for s, t in zip(spec, twin)}
     # A twin that is itself hot cannot be matched: exclude from truth.
     excluded = {tuple(spec[3]), few} | {tuple(s) for s, t in zip(spec, twin) if hot[tuple(t)]}
-    return {"config": config, "folder": folder, "mask": mask, "twin_of": twin_of,
+    return {"config": config, "folder": folder, "mask": mask, "twin_of": twin_of, "settings": SEED_RULE,
             "excluded": excluded, "hot": hot, "few": few, "science": science}
 
 

@@ -126,7 +126,7 @@ def test_sentinel_marks_missing_pixels_in_integer_data(tmp_path):
     for path in sorted((ints["folder"] / "darks").glob("*.fits")):
         image = fits.getdata(path)
         write_image(path, np.where(np.isnan(image), 0, np.round(image * 1000)).astype(np.int32))
-    config = write_config(ints["folder"], missing_value=0)
+    config = write_config(ints["folder"], missing_value=0, **ints["settings"])
     run_script("1_Proxy_Matches.py", "--config", config)
     a = fits.getdata(tmp_path / "float" / "output" / "proxy_matches.fits", "MATCHES")
     b = fits.getdata(tmp_path / "int" / "output" / "proxy_matches.fits", "MATCHES")

@@ -21,7 +21,9 @@ def test_repository_config_is_valid_and_documents_every_key():
 
 def test_defaults_and_relative_paths(tmp_path):
     cfg = load_config(write_config(tmp_path))
-    assert cfg.proxy_method == "median" and cfg.bin_width == 25 and cfg.proxy_count == 1
+    assert cfg.proxy_method == "median" and cfg.bin_width == 25
+    # Issue 11: 16 proxies, clipped mean, offsets by default (the seed's K = 1 one setting away).
+    assert (cfg.proxy_count, cfg.proxy_combine, cfg.proxy_offset) == (16, "clipped_mean", True)
     assert cfg.missing_value is None
     assert Path(cfg.output_dir) == tmp_path.resolve() / "output"
     assert Path(cfg.spectral_mask) == tmp_path.resolve() / "mask.fits"

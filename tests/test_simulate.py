@@ -71,9 +71,14 @@ def test_layout_headers_and_config(tiny):
     with fits.open(tiny / "truth" / "dark_0000.fits") as t:
         assert all(e in t for e in ("COSMIC", "MISSING")) and "SIGNAL" not in t
     cfg = yaml.safe_load((tiny / "config.yaml").read_text())
+    stage6 = {k: cfg.pop(k) for k in ("wavelength_solution", "transit_model", "transit_mid",
+                                      "transit_duration")}
     assert cfg == {"dark_frames": "darks/dark_*.fits", "science_frames": "science/science_*.fits",
                    "spectral_mask": "spectral_mask.fits", "output_dir": "output",
                    "proxy_method": "median", "gain": p.gain, "read_noise": p.read_noise}
+    # Stage 6's keys: the simulator's wavelength solution and transit window.
+    assert stage6["wavelength_solution"][0] == p.wave_min and stage6["transit_model"] == "box"
+    assert stage6["transit_duration"] > 0
     from proxy_pixel_pipeline.config import load_config
     config = load_config(tiny / "config.yaml")
     assert len(config.dark_paths()) == p.n_darks and len(config.science_paths()) == p.n_science

@@ -13,7 +13,7 @@ from conftest import make_twin_dataset, run_script, write_config
 
 
 def run_stage1(data, ranks=None, **settings):
-    config = write_config(data["folder"], **settings)
+    config = write_config(data["folder"], **{**data.get("settings", {}), **settings})
     run_script("1_Proxy_Matches.py", "--config", config, "--overwrite", ranks=ranks)
     return Layout(load_config(config).output_dir)
 

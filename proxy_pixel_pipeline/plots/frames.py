@@ -11,9 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
-from ..fits_io import read_image
+from ..fits_io import header_values, read_image
 from .drawing import XLABEL, figure_rows, show, trace_rows
 from .inputs import FigureSpec, spectral_mask
 
@@ -24,12 +23,13 @@ FRAMES = FigureSpec("frames_science_dark_background_final.png",
 
 
 def _closest_dark(cfg, science):
-    """The dark with the CCDTEMP closest to the science frame's, and a note."""
+    """The dark with the CCD temperature (``ccdtemp_key``) closest to the science frame's, and a note."""
     darks = cfg.dark_paths()
-    t_sci = fits.getheader(science).get("CCDTEMP")
+    t_sci = header_values([science], cfg.ccdtemp_key)[0]
+    t_sci = None if np.isnan(t_sci) else t_sci
     if t_sci is None:
         return darks[0], "(first dark)"
-    temps = np.array([fits.getheader(p).get("CCDTEMP", np.nan) for p in darks], float)
+    temps = header_values(darks, cfg.ccdtemp_key)
     if not np.isfinite(temps).any():
         return darks[0], "(first dark)"
     i = int(np.nanargmin(np.abs(temps - t_sci)))

@@ -72,7 +72,7 @@ def run(cfg, comm, overwrite=False):
             offsets, level_bias = res_median, np.zeros_like(level_bias)
         log.info("%d science frames, %d spectral pixels, %d proxies each",
                  len(science_paths), len(spectral), proxy.shape[1])
-        _warn_if_beyond_dark_temperatures(layout.matches, science_paths, log)
+        _warn_if_beyond_dark_temperatures(layout.matches, science_paths, cfg.ccdtemp_key, log)
         proxy_flat = np.where(has, np.ravel_multi_index(
             (np.where(has, proxy[..., 0], 0), np.where(has, proxy[..., 1], 0)), shape), -1)
         hit_pixels = _find_proxy_hits(cfg, science_paths, proxy_flat, table, log)
@@ -162,13 +162,13 @@ def _find_proxy_hits(cfg, science_paths, proxy_flat, table, log):
 TEMPERATURE_MARGIN = 0.5
 
 
-def _warn_if_beyond_dark_temperatures(matches, science_paths, log):
-    """Warn when science frames are warmer or colder than every dark (CCDTEMP headers)."""
+def _warn_if_beyond_dark_temperatures(matches, science_paths, key, log):
+    """Warn when science frames are warmer or colder than every dark (``key``: ccdtemp_key)."""
     header = fits.getheader(matches)
     if "DTEMPMIN" not in header:
         return
     low, high = header["DTEMPMIN"], header["DTEMPMAX"]
-    temps = header_values(science_paths, "CCDTEMP")
+    temps = header_values(science_paths, key)
     beyond = np.fmax(temps - high, low - temps)          # NaN where a frame has no CCDTEMP
     outside = beyond > TEMPERATURE_MARGIN
     if outside.any():
