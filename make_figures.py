@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Diagnostic figures of a pipeline run (after the five stages; one process, no MPI).
+"""Diagnostic figures of a pipeline run (after the stages; one process, no MPI).
 
 Usage: ``python make_figures.py --config config.yaml [--frame N]``
 Writes PNG and GIF files into ``<output_dir>/figures/`` (see

@@ -238,9 +238,9 @@ def run(cfg, comm, overwrite=False):
         hdr = obs.copy()
         hdr["PROFILE"] = (cfg.extract_profile, "spatial profile of the optimal extraction")
         hdr["NREJECT"] = (int(out["rejected"].sum()), "pixels rejected as outliers")
-        hdr["ERRSCALE"] = (float(out["err_scale"]), "factor applied to stage 5's ERR")
+        hdr["ERRSCALE"] = (float(out["err_scale"]), "factor on stage 5's ERR")
         if offsets is not None:
-            hdr["TRACEOFF"] = (float(offsets[i]), "[rows] trace offset from the series' median")
+            hdr["TRACEOFF"] = (float(offsets[i]), "[rows] trace offset from the median")
         if np.isfinite(times[i]):
             hdr["MJD-MID"] = (float(times[i]), "mid-exposure MJD")
         write_fits(staged.layout.spectra(src), None, stage=6, config=cfg, header=hdr,
@@ -298,7 +298,7 @@ def _write_series(cfg, layout, staged, paths, times, shape, wave):
     hdr = fits.Header()
     hdr["NFRAMES"] = (len(paths), "frames")
     hdr["NCOLUSED"] = (int(ok.sum()), "columns with a finite flux in every frame")
-    hdr["NFILLED"] = (int(few.sum()), "LOW_WEIGHT/NO_DATA column fluxes filled (fill_columns)")
+    hdr["NFILLED"] = (int(few.sum()), "sparse column fluxes filled")
     hdr["TMODEL"] = (cfg.transit_model, "transit model")
     write_fits(staged.layout.light_curves, None, stage=6, config=cfg, header=hdr,
                inputs=inputs, extensions=[lc_hdu, ch_hdu])
