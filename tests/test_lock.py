@@ -61,6 +61,20 @@ def test_a_stage_script_is_refused_while_another_run_holds_the_folder(twin_datas
     run_script("2_Frames.py", "--config", twin_dataset["config"])   # free again once it is gone
 
 
+def test_the_lock_holds_under_mpi(twin_dataset):
+    run_script("1_Proxy_Matches.py", "--config", twin_dataset["config"])
+    out = twin_dataset["folder"] / "output"
+    holder = hold_lock(out)
+    try:
+        proc = run_script("2_Frames.py", "--config", twin_dataset["config"], ranks=2, check=False)
+        assert proc.returncode != 0 and "in use by another run" in proc.stderr
+        assert not (out / "background").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    run_script("2_Frames.py", "--config", twin_dataset["config"], ranks=2)
+
+
 def test_lock_of_a_dead_job_is_taken_over_with_a_warning(twin_dataset):
     out = twin_dataset["folder"] / "output"
     out.mkdir()
