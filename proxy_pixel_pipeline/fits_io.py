@@ -159,9 +159,21 @@ def read_mask(path, shape=None) -> np.ndarray:
     return mask
 
 
-def observation_header(path):
-    """The observation keywords of a science frame that its products carry along."""
-    keep = ("DATE-OBS", "EXPTIME", "CCDTEMP", "OBJECT", "IMAGETYP", "MJD-OBS")
+def observation_header(path, config=None):
+    """The observation keywords of a science frame that its products carry along.
+
+    Parameters
+    ----------
+    path : Path
+        The science frame.
+    config : Config, optional
+        Its header keys of temperature, time and exposure (``ccdtemp_key``,
+        ``time_key``, ``exptime_key``: CUTE's frames carry ``JD``) are kept too.
+    """
+    keep = ["DATE-OBS", "EXPTIME", "CCDTEMP", "OBJECT", "IMAGETYP", "MJD-OBS"]
+    if config is not None:
+        keep += [k for k in (config.ccdtemp_key, config.time_key, config.exptime_key)
+                 if k not in keep]
     with fits.open(path) as hdul:
         src = _image_header(hdul)
         header = fits.Header()

@@ -111,7 +111,7 @@ def run(cfg, comm, overwrite=False):
 
     def write(i, out):
         src = science_paths[i]
-        header = observation_header(src)
+        header = observation_header(src, cfg)
         ext = []
         if with_error:
             ext = [fits.ImageHDU(out["error"], name="BKG_ERR")]

@@ -125,7 +125,7 @@ def run(cfg, comm, overwrite=False):
         ext[1].header["FLAGDOC"] = flagdoc(DQFlag)
         ext[2].header["COMMENT"] = "1 = empty or negative pixel infilled from the profile model"
         ext[3].header["COMMENT"] = "1 = cosmic ray found (time series or lacosmic) and replaced"
-        hdr = observation_header(src)
+        hdr = observation_header(src, cfg)
         hdr["NINFILL"] = (int(out["infilled"].sum()), "pixels infilled from the profile fit")
         hdr["NCOSMIC"] = (int(out["cosmic"].sum()), "cosmic-ray pixels replaced")
         hdr["NCRTIME"] = (int(np.count_nonzero(out["dq"] & DQFlag.COSMIC_TEMPORAL)),

@@ -232,7 +232,7 @@ def run(cfg, comm, overwrite=False):
         table["DQ"] = out["dq"]
         hdu = fits.table_to_hdu(table)
         hdu.name = "SPECTRUM"
-        obs = observation_header(src)
+        obs = observation_header(src, cfg)
         hdu.header.extend(obs.cards)
         hdu.header["FLAGDOC"] = (flagdoc(SpectrumFlag), "DQ bits")
         hdr = obs.copy()
