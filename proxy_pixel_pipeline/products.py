@@ -14,8 +14,8 @@ from .errors import PipelineError
 from .fits_io import read_image, read_table
 from .flags import DQFlag, PixelFlag
 from .infill import subtraction_noise
-from .profiles import ProfileFits, model_frame
-from .temporal import series_prediction
+from .profiles import ProfileFits, bin_edges, binned_profiles, fit_final_profiles, model_frame
+from .temporal import series_prediction, temporal_hits
 
 __all__ = ["read_matches", "read_spectral_mask", "read_profile_fits", "stage5_series"]
 
@@ -98,9 +98,47 @@ def stage5_series(cfg, layout, paths):
         for name, image in (("final", final), ("model", model), ("noise", noise), ("dq", dq)):
             out[name][f] = image.ravel()[trace]
     temporal = cfg.temporal_sigma > 0 and len(paths) >= cfg.temporal_min_frames
+    columns = trace % region.shape[1]
+    prior = out["noise"].copy()
     out["prediction"], out["z"], background = series_prediction(
-        out["final"], out["model"], trace % region.shape[1], out["noise"], cfg.gain,
-        min_frames=cfg.temporal_min_frames)
+        out["final"], out["model"], columns, prior, cfg.gain, min_frames=cfg.temporal_min_frames)
+    if temporal and _refit_without_hits(cfg, layout, out, trace, region.shape):
+        out["prediction"], out["z"], background = series_prediction(
+            out["final"], out["model"], columns, prior, cfg.gain,
+            min_frames=cfg.temporal_min_frames)
     out["noise"][:] = background            # measured along the series (see temporal)
     out.update(region=region, trace=trace, temporal=temporal)
     return out
+
+
+def _refit_without_hits(cfg, layout, series, trace, shape):
+    """Refit, without its time-series hits, each frame's profile in the bins that hold them.
+
+    A long cosmic-ray streak along a row of a bin enters the bin's median
+    profile, so the frame's stage-4 fit (and the prediction built on it) is
+    pulled there; the fit of those bins is made again (stage 4's own
+    function, the Median Frame fit as reference) with the hits left out.
+    Returns whether any frame was refitted; ``series["model"]`` is updated.
+    """
+    reference = read_profile_fits(layout.median_fits)
+    edges = bin_edges(shape[1], cfg.bin_width)
+    refitted = False
+    for f in range(len(series["final"])):
+        z = np.full(shape, np.nan)
+        z.ravel()[trace] = series["z"][f]
+        hits = temporal_hits(z, cfg.temporal_sigma, cfg.temporal_neighbor_sigma)
+        if not hits.any():
+            continue
+        bins = np.unique(np.searchsorted(edges, np.nonzero(hits)[1], side="right") - 1)
+        frame = np.full(shape, np.nan, np.float32)
+        frame.ravel()[trace] = series["final"][f]
+        frame[hits] = np.nan
+        _, profiles = binned_profiles(frame, cfg.bin_width)
+        fitted = fit_final_profiles(profiles, reference)
+        model = np.full(shape, np.nan)
+        model.ravel()[trace] = series["model"][f]
+        columns = np.concatenate([np.arange(edges[b], edges[b + 1]) for b in bins])
+        model[:, columns] = model_frame(fitted, shape)[:, columns]
+        series["model"][f] = model.ravel()[trace]
+        refitted = True
+    return refitted

@@ -19,13 +19,22 @@ from pathlib import Path
 from . import __version__, fits_io
 from .atomic import write_text
 from .checkpoint import run_key
+from .errors import PipelineError
 from .layout import Layout
 from .logs import get_logger
 
-__all__ = ["StagedOutputs"]
+__all__ = ["StagedOutputs", "refuse_overwrite"]
 
 _KEY_FILE = "RUN.json"
 _COMMITTING = "COMMITTING"
+
+
+def refuse_overwrite(outputs, overwrite):
+    """Error naming the first existing output unless ``overwrite`` was asked for."""
+    if not overwrite:
+        existing = next((Path(p) for p in outputs if Path(p).exists()), None)
+        if existing is not None:
+            raise PipelineError(f"{existing}: exists; pass --overwrite to replace this stage's outputs")
 
 
 class StagedOutputs:
@@ -61,24 +70,33 @@ class StagedOutputs:
         self.science_paths = list(science_paths)
         self.key = run_key(__version__, cfg.digest(stage), files=[*inputs, *self.science_paths])
 
-    def begin(self) -> bool:
+    def begin(self, overwrite=False) -> bool:
         """Prepare the staging folder; resume an interrupted run of the same key.
+
+        Parameters
+        ----------
+        overwrite : bool
+            Existing outputs may be replaced (else one is an error naming it).
 
         Returns
         -------
         bool
             True if an earlier run of the same key had finished and was being
             swapped in when it stopped: the swap is completed and nothing is
-            left to do.
+            left to do (the outputs it had already moved are its own, so this
+            needs no ``overwrite``).
         """
         log = get_logger()
         recorded = self._recorded()
-        if recorded.get("key") == self.key:
+        same = recorded.get("key") == self.key
+        if same and (self.root / _COMMITTING).exists():
+            fits_io.RUN_ID = recorded["runid"]
+            log.info("completing the swap of an earlier run's outputs")
+            self._move_all()
+            return True
+        refuse_overwrite([final for _, final in self._pairs()], overwrite)
+        if same:
             fits_io.RUN_ID = recorded["runid"]        # one RUNID for all of this run's files
-            if (self.root / _COMMITTING).exists():
-                log.info("completing the swap of an earlier run's outputs")
-                self._move_all()
-                return True
             n = sum(map(self.done, self._pairs()))
             if n:
                 log.info("resuming: %d of %d outputs done in an earlier run", n, len(self._pairs()))

@@ -28,7 +28,7 @@ STAGES = list(registry.STAGES)
 
 @pytest.fixture(scope="module")
 def good_run(tmp_path_factory):
-    """A finished run of stages 1-5 on 12 small frames."""
+    """A finished run of every stage on 12 small frames."""
     folder = simulate(tmp_path_factory.mktemp("faults") / "data", preset="tiny", seed=7, n_science=12)
     for stage in STAGES:
         run_script(stage.script, "--config", folder / "config.yaml")
@@ -113,3 +113,31 @@ def test_killed_stage_resumes_to_the_products_of_an_uninterrupted_run(good_run, 
     assert len(runids) == 1               # one run, though in two goes
     for later in STAGES[stage:]:          # and the later stages accept it
         run_script(later.script, "--config", run / "config.yaml", "--overwrite")
+
+
+def test_a_swap_killed_half_way_is_completed_by_the_same_command(good_run, tmp_path):
+    """Killed while moving its outputs into place: the rerun finishes the move, without
+    --overwrite (the outputs already moved are its own)."""
+    import os
+
+    from proxy_pixel_pipeline.staging import StagedOutputs
+
+    run = copy_run(good_run, tmp_path)
+    cfg = load_config(run / "config.yaml")
+    layout = Layout(cfg.output_dir)
+    science = cfg.science_paths()
+    inputs = [layout.median_fits, *map(layout.final_no_infill, science)]
+    staged = StagedOutputs(cfg, 4, inputs=inputs, science_paths=science)
+    shutil.rmtree(layout.root / "final_fits")
+    assert not staged.begin(overwrite=False)
+    staged.layout.final_fits(science[0]).parent.mkdir(parents=True)
+    for p in science:                                   # as if the stage had written them
+        shutil.copy(good_run / "output" / "final_fits" / p.name, staged.layout.final_fits(p))
+    (staged.root / "COMMITTING").write_text("")
+    (layout.root / "final_fits").mkdir()
+    for p in science[:5]:                               # killed after five moves
+        os.replace(staged.layout.final_fits(p), layout.final_fits(p))
+    again = StagedOutputs(cfg, 4, inputs=inputs, science_paths=science)
+    assert again.begin(overwrite=False) is True
+    assert all(layout.final_fits(p).is_file() for p in science)
+    assert not staged.root.exists()

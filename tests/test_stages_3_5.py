@@ -156,6 +156,11 @@ def test_stale_inputs_are_refused_after_an_earlier_stage_reruns(tiny_run, tmp_pa
         assert proc.returncode != 0, proc.stderr
         assert "made from an older output/proxy_matches.fits" in proc.stderr and culprit in proc.stderr
     run_script("2_Frames.py", "--config", copy / "config.yaml", "--overwrite")
+    # Stage 3 fits the Median Frame of stage 2's frames: its fits are stale now too.
+    proc = run_script("4_Final_Fits.py", "--config", copy / "config.yaml", "--overwrite", check=False)
+    assert proc.returncode != 0 and "median_fits.fits" in proc.stderr
+    assert "rerun 3_Median_Fits.py" in proc.stderr
+    run_script("3_Median_Fits.py", "--config", copy / "config.yaml", "--overwrite")
     run_script("4_Final_Fits.py", "--config", copy / "config.yaml", "--overwrite")
     proc = run_script("5_Infill.py", "--config", copy / "config.yaml", "--overwrite", check=False)
     assert proc.returncode == 0, proc.stderr

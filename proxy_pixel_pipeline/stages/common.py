@@ -12,17 +12,10 @@ from ..config import PATH_KEYS
 from ..errors import PipelineError
 from ..fits_io import inputs_digest, parent_runs, run_id
 from ..logs import get_logger
+from ..staging import refuse_overwrite
 from ..parallel import gather_rows, partition, scatter_rows
 
 __all__ = ["check_previous", "refuse_overwrite", "map_frames", "match_inputs"]
-
-
-def refuse_overwrite(outputs, overwrite):
-    """Error naming the first existing output unless ``overwrite`` was asked for."""
-    if not overwrite:
-        existing = next((Path(p) for p in outputs if Path(p).exists()), None)
-        if existing is not None:
-            raise PipelineError(f"{existing}: exists; pass --overwrite to replace this stage's outputs")
 
 
 def match_inputs(cfg):

@@ -18,7 +18,7 @@ from ..products import read_profile_fits
 from ..flags import FitFlag
 from ..profiles import ProfileFits, binned_profiles, fit_final_profiles
 from ..staging import StagedOutputs
-from .common import check_previous, map_frames, refuse_overwrite
+from .common import check_previous, map_frames
 from .median_fits import fits_to_records, records_to_fits, summarize
 
 __all__ = ["run"]
@@ -43,11 +43,11 @@ def run(cfg, comm, overwrite=False):
         for p in paths:         # stage 2 first: a stale stage 2 makes stage 3 stale too
             check_previous(layout.final_no_infill(p), cfg, 2,
                            made_from=[layout.matches])
-        check_previous(layout.median_fits, cfg, 3)
-        refuse_overwrite(layout.stage_outputs(4, paths), overwrite)
+        # The Median Frame fits are made from these Final Frames (one stage-2 run).
+        check_previous(layout.median_fits, cfg, 3, made_from=[layout.final_no_infill(paths[0])])
         staged = StagedOutputs(cfg, 4, science_paths=paths,
                                inputs=[layout.median_fits, *map(layout.final_no_infill, paths)])
-        finished = staged.begin()
+        finished = staged.begin(overwrite)
         reference = fits_to_records(read_profile_fits(layout.median_fits))
     if comm.bcast(finished):
         return

@@ -28,7 +28,7 @@ from ..logs import get_logger
 from ..parallel import bcast_array
 from ..products import read_matches
 from ..staging import StagedOutputs
-from .common import check_previous, map_frames, match_inputs, refuse_overwrite
+from .common import check_previous, map_frames, match_inputs
 
 __all__ = ["run"]
 
@@ -54,9 +54,8 @@ def run(cfg, comm, overwrite=False):
         science_paths = cfg.science_paths()
         shape = read_mask(cfg.spectral_mask).shape
         check_frames(science_paths, shape)
-        refuse_overwrite(layout.stage_outputs(2, science_paths), overwrite)
         staged = StagedOutputs(cfg, 2, inputs=[layout.matches], science_paths=science_paths)
-        finished = staged.begin()
+        finished = staged.begin(overwrite)
     if comm.bcast(finished):
         return
     if comm.rank == 0:

@@ -31,7 +31,7 @@ from ..parallel import bcast_array
 from ..products import stage5_series
 from ..staging import StagedOutputs
 from ..temporal import temporal_hits
-from .common import check_previous, map_frames, refuse_overwrite
+from .common import check_previous, map_frames
 
 __all__ = ["run"]
 
@@ -54,14 +54,14 @@ def run(cfg, comm, overwrite=False):
         check_previous(layout.matches, cfg, 1)
         paths = cfg.science_paths()
         for p in paths:
-            check_previous(layout.final_no_infill(p), cfg, 2,
-                           made_from=[layout.matches])
+            for product in (layout.final_no_infill(p), layout.background(p)):
+                check_previous(product, cfg, 2, made_from=[layout.matches])
             check_previous(layout.final_fits(p), cfg, 4,
                            made_from=[layout.final_no_infill(p), layout.median_fits])
-        refuse_overwrite(layout.stage_outputs(5, paths), overwrite)
         staged = StagedOutputs(cfg, 5, science_paths=paths, inputs=[
-            layout.matches, *map(layout.final_no_infill, paths), *map(layout.final_fits, paths)])
-        finished = staged.begin()
+            layout.matches, *map(layout.final_no_infill, paths), *map(layout.background, paths),
+            *map(layout.final_fits, paths)])
+        finished = staged.begin(overwrite)
     if comm.bcast(finished):
         return
     series = None

@@ -22,13 +22,14 @@ import numpy as np
 from scipy.ndimage import binary_dilation
 from astropy.io import fits
 
-from ..fits_io import check_frames, read_mask, read_stack, write_fits
+from ..fits_io import check_frames, read_stack, write_fits
 from ..layout import Layout
 from ..logs import get_logger
 from ..parallel import gather_rows, partition, scatter_rows
 from ..profiles import FitFlag, ProfileFits, binned_profiles, fit_median_profiles
+from ..products import read_spectral_mask
 from ..staging import StagedOutputs
-from .common import check_previous, refuse_overwrite
+from .common import check_previous
 
 __all__ = ["run", "fits_to_records", "records_to_fits", "trace_band"]
 
@@ -79,16 +80,19 @@ def run(cfg, comm, overwrite=False):
     log = get_logger()
     layout = Layout(cfg.output_dir)
     profiles = edges = None
+    finished = False
     if comm.rank == 0:
         science = cfg.science_paths()
-        mask = read_mask(cfg.spectral_mask)
         paths = [layout.final_no_infill(p) for p in science]    # stage 2's Final Frames
         for p in paths:
             check_previous(p, cfg, 2, made_from=[layout.matches])
+        mask = read_spectral_mask(layout.matches)      # the trace stage 1 matched
         check_frames(paths, mask.shape)
-        refuse_overwrite(layout.stage_outputs(3), overwrite)
-        staged = StagedOutputs(cfg, 3, inputs=[cfg.spectral_mask, *paths], science_paths=science)
-        staged.begin()      # nothing to resume: the two files are written at the end
+        staged = StagedOutputs(cfg, 3, inputs=[layout.matches, *paths], science_paths=science)
+        finished = staged.begin(overwrite)   # True: an earlier run's finished swap, completed
+    if comm.bcast(finished):
+        return
+    if comm.rank == 0:
         stack = read_stack(paths)          # missing pixels are NaN in stage 2's products
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)   # pixels missing in every frame

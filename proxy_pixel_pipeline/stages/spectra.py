@@ -48,7 +48,7 @@ from ..logs import get_logger
 from ..products import read_profile_fits, read_spectral_mask
 from ..profiles import model_frame
 from ..staging import StagedOutputs
-from .common import check_previous, map_frames, refuse_overwrite
+from .common import check_previous, map_frames
 
 __all__ = ["run", "read_final", "frame_times", "check_wavelengths"]
 
@@ -141,12 +141,11 @@ def run(cfg, comm, overwrite=False):
         wave = check_wavelengths(cfg, region.shape[1])
         times = frame_times(cfg, paths)
         shape = _transit_shape(cfg, times, paths)
-        refuse_overwrite(layout.stage_outputs(6, paths), overwrite)
         staged = StagedOutputs(cfg, 6, science_paths=paths,
                                skip=("transit_depths",) if shape is None else (),
                                inputs=[layout.matches, *map(layout.final, paths),
                                        *map(layout.final_fits, paths)])
-        finished = staged.begin()
+        finished = staged.begin(overwrite)
     if comm.bcast(finished):
         return
     paths = comm.bcast(paths)
