@@ -12,10 +12,11 @@
 # (`python -m proxy_pixel_pipeline.registry` lists the stages in order.)
 # Resuming after a time-limit kill: resubmit the same job.  Stage 1 keeps its
 # finished blocks in output_dir/.checkpoints, the per-frame stages their
-# finished frames in output_dir/.staging, and each continues from them (the
-# killed job's lock is taken over); stages whose outputs are complete are
-# skipped by listing only the remaining ones in STAGES.  Every output is written under a temporary name and renamed when
-# complete, so a killed job never leaves a file that looks finished.
+# finished frames in output_dir/.staging, and each continues from them (a
+# time limit's SIGTERM releases the output folder's lock); stages whose outputs
+# are complete are skipped by listing only the remaining ones in STAGES.  Every
+# output is written under a temporary name and renamed when complete, so a
+# killed job never leaves a file that looks finished.
 #
 #SBATCH --job-name=proxy-pixel
 #SBATCH --nodes=1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
 import time
 import traceback
@@ -56,6 +57,9 @@ def stage_main(stage, description, run=None, argv=None):
 
     comm = world()
     log = setup_logging(comm.rank, comm.size, args.verbose)
+    # A batch system ends a job with SIGTERM (then SIGKILL): turn it into an exception so
+    # that the output folder's lock is released and the message says what happened.
+    signal.signal(signal.SIGTERM, _terminated)
     if not args.verbose:
         from astropy import log as astropy_log
 
@@ -77,6 +81,11 @@ def stage_main(stage, description, run=None, argv=None):
     comm.Barrier()
     log.info("stage %d finished in %.1f s", stage, time.monotonic() - start)
     return 0
+
+
+def _terminated(signum, frame):
+    raise KeyboardInterrupt(f"terminated by signal {signum} (e.g. a batch time limit); "
+                            f"run the same command again to resume")
 
 
 def _fail(comm, stage, exc, verbose, expected):

@@ -107,7 +107,7 @@ def normalise_profile(profile, region) -> np.ndarray:
         return np.where(total > 0, p / np.where(total > 0, total, 1.0), 0.0)
 
 
-def box_extract(data, err, region, gain):
+def box_extract(data, err, region, gain, err_has_signal=False):
     """Plain sum over the aperture, with its error.
 
     Parameters
@@ -119,13 +119,17 @@ def box_extract(data, err, region, gain):
     region : ndarray of bool, shape (n_rows, n_columns)
     gain : float
         e-/ADU, for the photon noise of the signal.
+    err_has_signal : bool
+        ``err`` already holds the signal's photon noise (stage 5's ``ERR``):
+        it is not added again.
 
     Returns
     -------
     flux, flux_err : ndarray, shape (..., n_columns)
     """
     d = np.where(region, np.nan_to_num(data, nan=0.0), 0.0)
-    var = np.where(region, np.nan_to_num(err, nan=0.0) ** 2 + np.maximum(d, 0.0) / gain, 0.0)
+    photon = 0.0 if err_has_signal else np.maximum(d, 0.0) / gain
+    var = np.where(region, np.nan_to_num(err, nan=0.0) ** 2 + photon, 0.0)
     return d.sum(axis=-2), np.sqrt(var.sum(axis=-2))
 
 

@@ -131,7 +131,8 @@ def check_frames(paths, shape):
                 if hdu is None:
                     raise PipelineError(f"{path}: no image data in any HDU")
                 found = tuple(hdu.header[f"NAXIS{n}"] for n in range(hdu.header["NAXIS"], 0, -1))
-                end = hdu._data_offset + hdu._data_size     # bytes the data need (no read)
+                info = hdu.fileinfo()                       # where the data lie (no read)
+                end = info["datLoc"] + info["datSpan"]
         except PipelineError:
             raise
         except FileNotFoundError:

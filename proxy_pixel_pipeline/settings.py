@@ -130,7 +130,7 @@ SETTINGS = (
             "M: candidates kept per pixel by the matrix-product LSQ score", _S1, low=1),
     Setting("proxy_count", "int", 16, (1,),
             "K: proxies per spectral pixel, combined robustly in stage 2 (residual 1.04x the "
-            "noise floor instead of 1.84x for K = 1 on the demo data; docs/proxy_count.md). "
+            "noise floor instead of 1.33x for K = 1 on held-out demo data; docs/proxy_count.md). "
             "1 = the seed's single proxy (with proxy_combine: median, proxy_offset: false)",
             _S1, low=1),
     Setting("block_size", "int", 512, (),

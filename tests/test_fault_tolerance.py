@@ -141,3 +141,20 @@ def test_a_swap_killed_half_way_is_completed_by_the_same_command(good_run, tmp_p
     assert again.begin(overwrite=False) is True
     assert all(layout.final_fits(p).is_file() for p in science)
     assert not staged.root.exists()
+
+
+def test_sigterm_releases_the_lock_and_the_rerun_resumes(good_run, tmp_path):
+    """A batch time limit sends SIGTERM: the stage stops with a message, frees the folder."""
+    run = copy_run(good_run, tmp_path)
+    layout = Layout(load_config(run / "config.yaml").output_dir)
+    shutil.rmtree(layout.root / "final")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "5_Infill.py"), "--config",
+                             str(run / "config.yaml")], stderr=subprocess.PIPE, text=True)
+    while proc.poll() is None and len(list((layout.root / ".staging").rglob("science_*.fits"))) < 4:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, "stage 5 finished before it could be stopped"
+    assert "terminated by signal" in err and not (layout.root / ".lock").exists()
+    again = run_script("5_Infill.py", "--config", run / "config.yaml")
+    assert "resuming:" in again.stderr and "taking over" not in again.stderr

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-from .. import lightcurves as lc
+from .. import lightcurves as lc, registry
 from ..extraction import normalise_profile, optimal_extract
 from ..fits_io import read_image
 from ..flags import SpectrumFlag
@@ -63,7 +63,7 @@ def spectra_section(run, notes) -> dict:
     cfg, layout, truth = run.cfg, run.layout, run.truth
     paths = run.science
     if not all(layout.spectra(p).is_file() for p in paths) or not layout.light_curves.is_file():
-        notes.append("spectra: no stage 6 products (run 6_Spectra.py)")
+        notes.append(f"spectra: no stage 6 products (run {registry.stage(6).script})")
         return {"spectra": None}
     names = [p.name for p in paths]
     transit, scale = truth.frames_of(names)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-from ..fits_io import read_image, write_fits
+from ..fits_io import check_frames, read_image, write_fits
 from ..layout import Layout
 from ..logs import get_logger
-from ..products import read_profile_fits
+from ..products import read_profile_fits, read_spectral_mask
 from ..flags import FitFlag
 from ..profiles import ProfileFits, binned_profiles, fit_final_profiles
 from ..staging import StagedOutputs
@@ -45,6 +45,7 @@ def run(cfg, comm, overwrite=False):
                            made_from=[layout.matches])
         # The Median Frame fits are made from these Final Frames (one stage-2 run).
         check_previous(layout.median_fits, cfg, 3, made_from=[layout.final_no_infill(paths[0])])
+        check_frames(map(layout.final_no_infill, paths), read_spectral_mask(layout.matches).shape)
         staged = StagedOutputs(cfg, 4, science_paths=paths,
                                inputs=[layout.median_fits, *map(layout.final_no_infill, paths)])
         finished = staged.begin(overwrite)

@@ -22,13 +22,13 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-from ..fits_io import observation_header, write_fits
+from ..fits_io import check_frames, observation_header, write_fits
 from ..flags import DQFlag, flagdoc
 from ..infill import error_model, infill, remove_cosmic_rays
 from ..layout import Layout
 from ..logs import get_logger
 from ..parallel import bcast_array
-from ..products import stage5_series
+from ..products import read_spectral_mask, stage5_series
 from ..staging import StagedOutputs
 from ..temporal import temporal_hits
 from .common import check_previous, map_frames
@@ -58,6 +58,8 @@ def run(cfg, comm, overwrite=False):
                 check_previous(product, cfg, 2, made_from=[layout.matches])
             check_previous(layout.final_fits(p), cfg, 4,
                            made_from=[layout.final_no_infill(p), layout.median_fits])
+        shape = read_spectral_mask(layout.matches).shape
+        check_frames([*map(layout.final_no_infill, paths), *map(layout.background, paths)], shape)
         staged = StagedOutputs(cfg, 5, science_paths=paths, inputs=[
             layout.matches, *map(layout.final_no_infill, paths), *map(layout.background, paths),
             *map(layout.final_fits, paths)])

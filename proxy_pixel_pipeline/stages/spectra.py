@@ -36,12 +36,13 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from .. import lightcurves as lc
+from .. import lightcurves as lc, registry
 from ..errors import PipelineError
-from ..extraction import (build_template, column_centroids, fit_profile,
+from ..extraction import (box_extract, build_template, column_centroids, fit_profile,
                           optimal_extract, profile_for_frame, shift_rows, trace_offsets,
                           usable_pixels)
-from ..fits_io import header_values, observation_header, read_image, read_table, write_fits
+from ..fits_io import (check_frames, header_values, observation_header, read_image, read_table,
+                       write_fits)
 from ..flags import SpectrumFlag, flagdoc
 from ..layout import Layout
 from ..logs import get_logger
@@ -67,7 +68,7 @@ def read_final(path):
         err, dq = hdul["ERR"].data, hdul["DQ"].data
     if err.shape != data.shape or dq.shape != data.shape:
         raise PipelineError(f"{path}: ERR/DQ shape differs from the image's {data.shape}; "
-                            f"rerun 5_Infill.py")
+                            f"rerun {registry.stage(5).script}")
     return np.stack([data, err.astype(np.float32), dq.astype(np.float32)])
 
 
@@ -80,7 +81,7 @@ def _need_err_dq(path, names):
     missing = [name for name in ("ERR", "DQ") if name not in names]
     if missing:
         raise PipelineError(f"{path}: no {'/'.join(missing)} extension (made by an older "
-                            f"stage 5); rerun 5_Infill.py")
+                            f"stage 5); rerun {registry.stage(5).script}")
 
 
 def frame_times(cfg, paths):
@@ -138,6 +139,7 @@ def run(cfg, comm, overwrite=False):
             check_previous(layout.final(p), cfg, 5, made_from=[layout.final_fits(p)])
             _check_final_extensions(layout.final(p))
         region = read_spectral_mask(layout.matches)
+        check_frames(map(layout.final, paths), region.shape)
         wave = check_wavelengths(cfg, region.shape[1])
         times = frame_times(cfg, paths)
         shape = _transit_shape(cfg, times, paths)
@@ -205,9 +207,8 @@ def run(cfg, comm, overwrite=False):
         usable = usable_pixels(data, dq) & region
         opt = optimal_extract(data, err, profile, usable, cfg.gain, sigma=cfg.extract_sigma,
                               rescale=cfg.extract_error_scale, err_has_signal=True)
-        # ERR is stage 5's whole error model (photon noise included): the box error is its sum.
-        box = np.where(region, np.nan_to_num(data), 0.0).sum(axis=0)
-        box_err = np.sqrt(np.where(region, np.nan_to_num(err * opt.err_scale) ** 2, 0.0).sum(axis=0))
+        # ERR is stage 5's whole error model (photon noise included).
+        box, box_err = box_extract(data, err * opt.err_scale, region, cfg.gain, err_has_signal=True)
         flags = opt.flags(cfg.extract_min_weight)
         touched = (~usable_pixels(data, dq) & region).any(axis=0)
         flags[touched] |= np.uint8(SpectrumFlag.INFILLED)
