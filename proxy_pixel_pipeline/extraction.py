@@ -31,6 +31,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from .flags import DQFlag, SpectrumFlag
+from .robust import MAD_TO_SIGMA
 
 __all__ = ["SpectrumFlag", "EXCLUDED_DQ", "Extraction", "usable_pixels", "normalise_profile",
            "box_extract", "optimal_extract", "error_scale", "column_centroids", "trace_offsets",
@@ -309,7 +310,7 @@ def trace_offsets(centroids, fluxes, clip=5.0) -> np.ndarray:
     dev = c - ref
     w = np.where(np.isfinite(dev), np.maximum(np.nan_to_num(fluxes), 0.0) ** 2, 0.0)
     dev = np.nan_to_num(dev)
-    scale = 1.4826 * np.nanmedian(np.abs(np.where(w > 0, dev, np.nan)), axis=1, keepdims=True) \
+    scale = MAD_TO_SIGMA * np.nanmedian(np.abs(np.where(w > 0, dev, np.nan)), axis=1, keepdims=True) \
         if (w > 0).any() else np.ones((len(c), 1))
     scale = np.where(np.isfinite(scale) & (scale > 0), scale, np.inf)
     w = np.where(np.abs(dev) <= clip * scale, w, 0.0)

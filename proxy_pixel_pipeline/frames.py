@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .robust import MAD_TO_SIGMA
+
 __all__ = ["background_frame", "final_frame", "combine_proxies", "background_error", "proxy_hits"]
 
-_MAD_TO_SIGMA = 1.4826
 
 
 def proxy_hits(series, noise, n_sigma=5.0, min_frames=5, iterations=3):
@@ -74,7 +75,7 @@ def proxy_hits(series, noise, n_sigma=5.0, min_frames=5, iterations=3):
         ratio = (series - level[:, None]) / np.where(common != 0, common, np.nan)[None, :]
         slope = np.nan_to_num(np.nanmedian(np.where(far[None, :], ratio, np.nan), axis=1))
         start = series - level[:, None] - slope[:, None] * common[None, :]
-        spread = np.fmax(_MAD_TO_SIGMA * np.nanmedian(np.abs(start), axis=1), floor)
+        spread = np.fmax(MAD_TO_SIGMA * np.nanmedian(np.abs(start), axis=1), floor)
         use = valid & (np.abs(start) <= 4.0 * spread[:, None])
         for _ in range(iterations):
             residual, sigma = _fit_common(series, common, use, floor)
@@ -96,7 +97,7 @@ def _fit_common(series, common, use, floor):
     b = np.where(var > 0, (w * dc * (v - v_mean[:, None])).sum(axis=1) / np.where(var > 0, var, 1), 0.0)
     residual = series - v_mean[:, None] - b[:, None] * dc
     mad = np.nanmedian(np.abs(np.where(use, residual, np.nan)), axis=1)
-    sigma = np.fmax(_MAD_TO_SIGMA * mad, floor)
+    sigma = np.fmax(MAD_TO_SIGMA * mad, floor)
     return residual, sigma
 
 
@@ -129,7 +130,7 @@ def combine_proxies(values, method="median", clip_sigma=3.0):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # pixels with fewer than 2 valid proxies
         med = np.nanmedian(values, axis=1)
-        mad = 1.4826 * np.nanmedian(np.abs(values - med[:, None]), axis=1)
+        mad = MAD_TO_SIGMA * np.nanmedian(np.abs(values - med[:, None]), axis=1)
         keep = np.abs(values - med[:, None]) <= clip_sigma * mad[:, None]
         keep |= (mad == 0)[:, None] & (values == med[:, None])
         kept = np.where(keep, values, np.nan)

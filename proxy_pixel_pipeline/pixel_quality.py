@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .flags import PixelFlag
+from .robust import MAD_TO_SIGMA
 
 __all__ = ["PixelFlags", "assess_pixels", "centre_frames"]
 
@@ -79,7 +80,7 @@ def assess_pixels(darks, hot_pixel_sigma=15.0, min_valid_samples=10, strip=32) -
             spread[rows] = np.nanmax(part, axis=0) - np.nanmin(part, axis=0)
     finite = level[np.isfinite(level)]
     centre = np.median(finite) if finite.size else np.nan
-    sigma = 1.4826 * np.median(np.abs(finite - centre)) if finite.size else np.nan
+    sigma = MAD_TO_SIGMA * np.median(np.abs(finite - centre)) if finite.size else np.nan
     threshold = float(centre + hot_pixel_sigma * sigma)
     flags = np.zeros(darks.shape[1:], np.uint8)
     flags[level > threshold] |= PixelFlag.HOT.value

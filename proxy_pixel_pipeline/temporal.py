@@ -47,6 +47,7 @@ import numpy as np
 from scipy import ndimage
 
 from .infill import error_model
+from .robust import MAD_TO_SIGMA
 
 __all__ = ["series_prediction", "temporal_hits"]
 
@@ -127,7 +128,7 @@ def _series_noise(residual, prediction, n_valid, prior, gain, min_frames, weight
         typical = np.nanmedian(prior)
         mad = np.nanmedian(np.abs(residual - np.nanmedian(residual, axis=0)), axis=0)
         photon = np.nanmean(np.maximum(prediction, 0.0), axis=0) / gain
-    measured = np.maximum((1.4826 * mad) ** 2 - photon, 0.0)
+    measured = np.maximum((MAD_TO_SIGMA * mad) ** 2 - photon, 0.0)
     fallback = np.nanmedian(prior, axis=0)
     judged = n_valid >= min_frames
     if judged.any():

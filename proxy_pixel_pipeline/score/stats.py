@@ -11,10 +11,12 @@ import math
 
 import numpy as np
 
+from ..robust import MAD_TO_SIGMA
+
 __all__ = ["ROBUST", "as_float", "residual_stats", "error_stats", "robust_std"]
 
-#: MAD -> sigma for a Gaussian.
-ROBUST = 1.4826
+#: MAD -> sigma for a Gaussian (the pipeline's own constant).
+ROBUST = MAD_TO_SIGMA
 
 
 def as_float(x):
