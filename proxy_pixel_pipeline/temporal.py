@@ -99,7 +99,7 @@ def series_prediction(final, model, columns, noise, gain, min_frames=5):
     prediction = model + scale * np.where(learnt, correction, 0.0)
     # Pixels without a series of their own (empty in most frames: hot, no proxy)
     # take the model scaled by their column's own flux, so an infill keeps lines.
-    prediction = np.where(learnt, prediction, model * _column_ratio(final, prediction, learnt, columns))
+    prediction = np.where(learnt, prediction, model * _column_ratio(final, model, learnt, columns))
     prediction += _column_level(final - prediction, columns)
     background = _series_noise(final - prediction, prediction, n_valid, noise, gain, min_frames)
     per_column = np.bincount(columns)[columns]
@@ -142,14 +142,15 @@ def _series_noise(residual, prediction, n_valid, prior, gain, min_frames, weight
     return np.where((n_valid >= min_frames) & np.isfinite(variance), np.sqrt(variance), fallback)
 
 
-def _column_ratio(final, prediction, learnt, columns):
-    """Each frame's measured over predicted flux in each column (learnt, valid pixels), per pixel."""
+def _column_ratio(final, model, learnt, columns):
+    """Each frame's measured flux over the smooth model's in each column (learnt, valid
+    pixels), per pixel: a line inside the bin shows as a ratio below 1."""
     use = learnt[None, :] & np.isfinite(final)
     n_columns = int(columns.max()) + 1 if len(columns) else 0
     measured = np.stack([np.bincount(columns, np.where(u, f, 0.0), n_columns)
                          for f, u in zip(final, use)])
-    predicted = np.stack([np.bincount(columns, np.where(u, p, 0.0), n_columns)
-                          for p, u in zip(prediction, use)])
+    predicted = np.stack([np.bincount(columns, np.where(u, m, 0.0), n_columns)
+                          for m, u in zip(model, use)])
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = measured / predicted
     ratio = np.where(np.isfinite(ratio) & (predicted > 0), np.clip(ratio, 0.5, 2.0), 1.0)

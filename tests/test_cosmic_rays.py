@@ -103,10 +103,6 @@ def test_an_infilled_pixel_in_an_absorption_line_keeps_its_depth():
     assert depth == pytest.approx(0.4, abs=3 * sigma / continuum)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "temporal._column_ratio is given the corrected prediction, whose column sums already hold "
-    "the line, so the ratio is ~1 and a pixel empty in every frame gets the smooth model "
-    "(measured: ~196 ADU against a true 121); a ratio against the model keeps the line"))
 def test_a_pixel_empty_in_every_frame_inside_a_line_keeps_its_depth():
     """Issue 13: a hot pixel (no series of its own) takes its column's measured flux."""
     rng = np.random.default_rng(3)
