@@ -121,7 +121,9 @@ def _refit_without_hits(cfg, layout, series, trace, shape):
     Returns whether any frame was refitted; ``series["model"]`` is updated.
     """
     reference = read_profile_fits(layout.median_fits)
-    edges = bin_edges(shape[1], cfg.bin_width)
+    width = int(reference.column_hi[0] - reference.column_lo[0])    # the bins stage 4 used
+    width = width if width > 0 else cfg.bin_width
+    edges = bin_edges(shape[1], width)
     refitted = False
     for f in range(len(series["final"])):
         z = np.full(shape, np.nan)
@@ -133,7 +135,7 @@ def _refit_without_hits(cfg, layout, series, trace, shape):
         frame = np.full(shape, np.nan, np.float32)
         frame.ravel()[trace] = series["final"][f]
         frame[hits] = np.nan
-        _, profiles = binned_profiles(frame, cfg.bin_width)
+        _, profiles = binned_profiles(frame, width)
         fitted = fit_final_profiles(profiles, reference)
         model = np.full(shape, np.nan)
         model.ravel()[trace] = series["model"][f]
