@@ -16,7 +16,7 @@ import os
 import shutil
 from pathlib import Path
 
-from . import __version__, fits_io
+from . import __version__, fits_io, registry
 from .atomic import write_text
 from .checkpoint import run_key
 from .errors import PipelineError
@@ -94,12 +94,13 @@ class StagedOutputs:
             log.info("completing the swap of an earlier run's outputs")
             self._move_all()
             return True
-        refuse_overwrite([final for _, final in self._pairs()], overwrite)
+        pairs = self._pairs()
+        refuse_overwrite([final for _, final in pairs], overwrite)
         if same:
             fits_io.RUN_ID = recorded["runid"]        # one RUNID for all of this run's files
-            n = sum(map(self.done, self._pairs()))
+            n = sum(Path(staged).is_file() for staged, _ in pairs)
             if n:
-                log.info("resuming: %d of %d outputs done in an earlier run", n, len(self._pairs()))
+                log.info("resuming: %d of %d outputs done in an earlier run", n, len(pairs))
             return False
         if self.root.exists():
             log.info("discarding the unfinished outputs of a run with other inputs or settings")
@@ -107,10 +108,6 @@ class StagedOutputs:
         self.root.mkdir(parents=True)
         write_text(self.root / _KEY_FILE, json.dumps({"key": self.key, "runid": fits_io.RUN_ID}))
         return False
-
-    def done(self, pair) -> bool:
-        """Whether the staged file of ``(staged, final)`` is already written."""
-        return Path(pair[0]).is_file()
 
     def frame_done(self, science) -> bool:
         """Whether every per-frame output of ``science`` is already staged."""
@@ -128,15 +125,12 @@ class StagedOutputs:
 
     # ------------------------------------------------------------------
     def _per_frame_outputs(self):
-        from . import registry
-
         return [o for o in registry.stage(self.stage).outputs if o.per_frame]
 
     def _pairs(self):
         staged = self.layout.stage_outputs(self.stage, self.science_paths)
         final = self.final.stage_outputs(self.stage, self.science_paths)
-        return [(s, f) for s, f in zip(staged, final) if ".checkpoints" not in Path(s).parts
-                and not self._skipped(f)]
+        return [(s, f) for s, f in zip(staged, final) if not self._skipped(f)]
 
     def _skipped(self, final):
         return any(Path(final) == Path(getattr(self.final, name)) for name in self.skip)
