@@ -6,7 +6,7 @@ Writes ``<output_dir>/proxy_matches.fits``.
 """
 import sys
 
-from proxy_pixel_pipeline.cli import stage_main
+from proxy_pixel_pipeline.runtime.cli import stage_main
 
 if __name__ == "__main__":
     sys.exit(stage_main(1, __doc__))

@@ -6,7 +6,7 @@ Writes ``<output_dir>/background/`` and ``<output_dir>/final_no_infill/``.
 """
 import sys
 
-from proxy_pixel_pipeline.cli import stage_main
+from proxy_pixel_pipeline.runtime.cli import stage_main
 
 if __name__ == "__main__":
     sys.exit(stage_main(2, __doc__))

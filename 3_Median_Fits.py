@@ -6,7 +6,7 @@ Writes ``<output_dir>/median_frame.fits`` and ``<output_dir>/median_fits.fits``.
 """
 import sys
 
-from proxy_pixel_pipeline.cli import stage_main
+from proxy_pixel_pipeline.runtime.cli import stage_main
 
 if __name__ == "__main__":
     sys.exit(stage_main(3, __doc__))

@@ -6,7 +6,7 @@ Writes ``<output_dir>/final_fits/<science file name>``.
 """
 import sys
 
-from proxy_pixel_pipeline.cli import stage_main
+from proxy_pixel_pipeline.runtime.cli import stage_main
 
 if __name__ == "__main__":
     sys.exit(stage_main(4, __doc__))

@@ -7,7 +7,7 @@ and ``<output_dir>/transit_depths.fits``.
 """
 import sys
 
-from proxy_pixel_pipeline.cli import stage_main
+from proxy_pixel_pipeline.runtime.cli import stage_main
 
 if __name__ == "__main__":
     sys.exit(stage_main(6, __doc__))

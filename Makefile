@@ -18,10 +18,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-# The stages, in order, from the registry (proxy_pixel_pipeline/registry.py).
+# The stages, in order, from the registry (proxy_pixel_pipeline/runtime/registry.py).
 demo: venv
 	$(PY) simulate.py --preset demo --seed 1 --out $(DEMO) --overwrite
-	set -e; for stage in $$($(PY) -m proxy_pixel_pipeline.registry); do \
+	set -e; for stage in $$($(PY) -m proxy_pixel_pipeline.runtime.registry); do \
 	    $(MPIEXEC) -n $(NP) $(PY) $$stage.py --config $(DEMO)/config.yaml --overwrite; \
 	done
 	$(PY) make_figures.py --config $(DEMO)/config.yaml

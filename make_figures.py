@@ -25,7 +25,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from proxy_pixel_pipeline.errors import PipelineError
-    from proxy_pixel_pipeline.logs import setup_logging
+    from proxy_pixel_pipeline.runtime.logs import setup_logging
     from proxy_pixel_pipeline.plots import make_figures
 
     setup_logging(0, 1, args.verbose)

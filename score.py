@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from proxy_pixel_pipeline import score
-from proxy_pixel_pipeline.config import load_config
+from proxy_pixel_pipeline.runtime.config import load_config
 from proxy_pixel_pipeline.errors import PipelineError
 
 

@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     except (FileExistsError, ValueError, TypeError) as exc:
         print(f"simulate.py: error: {exc}", file=sys.stderr)
         return 1
-    from proxy_pixel_pipeline import registry
+    from proxy_pixel_pipeline.runtime import registry
 
     params = sim.PRESETS[args.preset]
     print(f"preset {args.preset}, seed {seed}: wrote {params.n_darks} darks and "

@@ -27,8 +27,8 @@ from pathlib import Path
 import yaml  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 
-from proxy_pixel_pipeline.config import load_config  # noqa: E402
-from proxy_pixel_pipeline.logs import setup_logging  # noqa: E402
+from proxy_pixel_pipeline.runtime.config import load_config  # noqa: E402
+from proxy_pixel_pipeline.runtime.logs import setup_logging  # noqa: E402
 from proxy_pixel_pipeline.score import score_run  # noqa: E402
 from proxy_pixel_pipeline.simulate import simulate  # noqa: E402
 from proxy_pixel_pipeline.stages import frames, matches  # noqa: E402

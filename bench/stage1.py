@@ -34,8 +34,8 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
-from proxy_pixel_pipeline import match_kernels, matching  # noqa: E402
-from proxy_pixel_pipeline.matching import CandidateSet, MatchResult, match_block  # noqa: E402
+from proxy_pixel_pipeline.science import match_kernels, matching  # noqa: E402
+from proxy_pixel_pipeline.science.matching import CandidateSet, MatchResult, match_block  # noqa: E402
 
 DEFAULTS = dict(block_size=512, candidate_chunk=4096, prefilter_count=64, median_candidates=10,
                 min_valid_samples=10)
@@ -88,7 +88,7 @@ def dataset(args):
         simulate(folder, preset=args.preset, seed=args.seed, overwrite=True)
     cache = folder / "prepared.npz"
     if not cache.exists():
-        from proxy_pixel_pipeline.config import load_config
+        from proxy_pixel_pipeline.runtime.config import load_config
         from proxy_pixel_pipeline.stages.matches import _prepare
 
         print("preparing series (reading darks, flagging pixels) ...", flush=True)

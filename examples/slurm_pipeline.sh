@@ -9,7 +9,7 @@
 #   jid=$(sbatch --parsable --export=STAGES=1_Proxy_Matches examples/slurm_pipeline.sh cfg.yaml)
 #   sbatch --dependency=afterok:$jid --export=STAGES="2_Frames 3_Median_Fits ..." \
 #          examples/slurm_pipeline.sh cfg.yaml
-# (`python -m proxy_pixel_pipeline.registry` lists the stages in order.)
+# (`python -m proxy_pixel_pipeline.runtime.registry` lists the stages in order.)
 # Resuming after a time-limit kill: resubmit the same job.  Stage 1 keeps its
 # finished blocks in output_dir/.checkpoints, the per-frame stages their
 # finished frames in output_dir/.staging, and each continues from them (a
@@ -32,19 +32,19 @@ CONFIG=${1:-config.yaml}
 # the pipeline there: use the folder sbatch was called from (the repository, as in
 # the usage line above), else this script's own folder, or set PIPELINE_DIR.
 if [[ -z "${PIPELINE_DIR:-}" ]]; then
-    if [[ -n "${SLURM_SUBMIT_DIR:-}" && -f "$SLURM_SUBMIT_DIR/proxy_pixel_pipeline/registry.py" ]]; then
+    if [[ -n "${SLURM_SUBMIT_DIR:-}" && -f "$SLURM_SUBMIT_DIR/proxy_pixel_pipeline/runtime/registry.py" ]]; then
         PIPELINE_DIR=$SLURM_SUBMIT_DIR
     else
         PIPELINE_DIR=$(cd "$(dirname "$0")/.." && pwd)
     fi
 fi
-if [[ ! -f "$PIPELINE_DIR/proxy_pixel_pipeline/registry.py" ]]; then
-    echo "error: no proxy_pixel_pipeline/registry.py in $PIPELINE_DIR; set PIPELINE_DIR to the pipeline's folder" >&2
+if [[ ! -f "$PIPELINE_DIR/proxy_pixel_pipeline/runtime/registry.py" ]]; then
+    echo "error: no proxy_pixel_pipeline/runtime/registry.py in $PIPELINE_DIR; set PIPELINE_DIR to the pipeline's folder" >&2
     exit 1
 fi
 PYTHON=${PYTHON:-python}
 # Every stage, in order, unless STAGES names some (the registry lists them).
-STAGES=${STAGES:-$(cd "$PIPELINE_DIR" && "$PYTHON" -m proxy_pixel_pipeline.registry)}
+STAGES=${STAGES:-$(cd "$PIPELINE_DIR" && "$PYTHON" -m proxy_pixel_pipeline.runtime.registry)}
 LAUNCH=${LAUNCH:-srun}           # or: LAUNCH="mpiexec -n $SLURM_NTASKS"
 
 for stage in $STAGES; do

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy_pixel_pipeline.config import load_config
+from proxy_pixel_pipeline.runtime.config import load_config
 from proxy_pixel_pipeline.errors import PipelineError
 
 from conftest import write_config

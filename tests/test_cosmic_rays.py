@@ -6,15 +6,15 @@ import yaml
 from astropy.io import fits
 
 from conftest import run_script
-from proxy_pixel_pipeline import registry
-from proxy_pixel_pipeline.config import load_config
+from proxy_pixel_pipeline.runtime import registry
+from proxy_pixel_pipeline.runtime.config import load_config
 from proxy_pixel_pipeline.flags import DQFlag, flagdoc
-from proxy_pixel_pipeline.frames import proxy_hits
-from proxy_pixel_pipeline.infill import infill
-from proxy_pixel_pipeline.layout import Layout
-from proxy_pixel_pipeline.products import read_matches
+from proxy_pixel_pipeline.science.background import proxy_hits
+from proxy_pixel_pipeline.science.infill import infill
+from proxy_pixel_pipeline.runtime.layout import Layout
+from proxy_pixel_pipeline.io.products import read_matches
 from proxy_pixel_pipeline.simulate import simulate
-from proxy_pixel_pipeline.temporal import series_prediction, temporal_hits
+from proxy_pixel_pipeline.science.temporal import series_prediction, temporal_hits
 
 GAIN = 1.5
 NOISE = 3.0          # ADU, background noise of the synthetic series

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from conftest import ROOT
-from proxy_pixel_pipeline import registry
+from proxy_pixel_pipeline.runtime import registry
 
 SLURM = ROOT / "examples" / "slurm_pipeline.sh"
 STAGE_STEMS = [s.script.removesuffix(".py") for s in registry.STAGES]
@@ -33,8 +33,8 @@ def test_slurm_script_runs_the_readme_stages_in_order(tmp_path):
     by_hand = readme.split("## Running the stages by hand")[1].split("```")[1]
     assert stages_in(by_hand) == STAGE_STEMS
     # The Slurm script and the Makefile take the list from the registry, not a copy of it.
-    assert "-m proxy_pixel_pipeline.registry" in SLURM.read_text()
-    assert "-m proxy_pixel_pipeline.registry" in (ROOT / "Makefile").read_text()
+    assert "-m proxy_pixel_pipeline.runtime.registry" in SLURM.read_text()
+    assert "-m proxy_pixel_pipeline.runtime.registry" in (ROOT / "Makefile").read_text()
     # Both pass the config the same way.
     assert '--config "$CONFIG"' in SLURM.read_text() and "--config data/mine/config.yaml" in by_hand
 

@@ -4,9 +4,9 @@ template profile, light curves and transit depths."""
 import numpy as np
 import pytest
 
-from proxy_pixel_pipeline import extraction as ex
-from proxy_pixel_pipeline import lightcurves as lc
-from proxy_pixel_pipeline.config import config_from_dict
+from proxy_pixel_pipeline.science import extraction as ex
+from proxy_pixel_pipeline.science import lightcurves as lc
+from proxy_pixel_pipeline.runtime.config import config_from_dict
 
 NY, NX = 30, 80
 GAIN = 1.5

@@ -18,9 +18,9 @@ import pytest
 from astropy.io import fits
 
 from conftest import ROOT, run_script
-from proxy_pixel_pipeline import registry
-from proxy_pixel_pipeline.config import load_config
-from proxy_pixel_pipeline.layout import Layout
+from proxy_pixel_pipeline.runtime import registry
+from proxy_pixel_pipeline.runtime.config import load_config
+from proxy_pixel_pipeline.runtime.layout import Layout
 from proxy_pixel_pipeline.simulate import simulate
 
 STAGES = list(registry.STAGES)
@@ -120,7 +120,7 @@ def test_a_swap_killed_half_way_is_completed_by_the_same_command(good_run, tmp_p
     --overwrite (the outputs already moved are its own)."""
     import os
 
-    from proxy_pixel_pipeline.staging import StagedOutputs
+    from proxy_pixel_pipeline.runtime.staging import StagedOutputs
 
     run = copy_run(good_run, tmp_path)
     cfg = load_config(run / "config.yaml")

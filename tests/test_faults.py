@@ -13,7 +13,7 @@ def run_failing_stage(tmp_path, failing_rank, error):
     script = tmp_path / "failing_stage.py"
     script.write_text(textwrap.dedent(f"""
         import sys
-        from proxy_pixel_pipeline.cli import stage_main
+        from proxy_pixel_pipeline.runtime.cli import stage_main
         from proxy_pixel_pipeline.errors import PipelineError
 
         def run(cfg, comm, overwrite=False):

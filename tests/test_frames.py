@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from proxy_pixel_pipeline.frames import background_frame, combine_proxies, final_frame
+from proxy_pixel_pipeline.science.background import background_frame, combine_proxies, final_frame
 
 
 def test_background_takes_proxy_values_and_final_subtracts():

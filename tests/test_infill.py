@@ -1,4 +1,4 @@
-"""Tests of proxy_pixel_pipeline.infill (infill and cosmic-ray removal).
+"""Tests of proxy_pixel_pipeline.science.infill (infill and cosmic-ray removal).
 
 The cosmic-ray tests use a smooth CUTE-like double-Gaussian trace (peaks of
 400 and 500 ADU, widths 2.5 and 3 px) with the noise of ``error_model``
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from proxy_pixel_pipeline.infill import error_model, infill, remove_cosmic_rays
-from proxy_pixel_pipeline.profiles import double_gaussian
+from proxy_pixel_pipeline.science.infill import error_model, infill, remove_cosmic_rays
+from proxy_pixel_pipeline.science.profiles import double_gaussian
 
 GAIN = 1.5          # e-/ADU
 BACKGROUND_NOISE = 4.0  # ADU

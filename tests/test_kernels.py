@@ -16,7 +16,7 @@ import pytest
 import yaml
 from astropy.io import fits
 
-from proxy_pixel_pipeline import match_kernels
+from proxy_pixel_pipeline.science import match_kernels
 
 ROOT = Path(__file__).resolve().parents[1]
 HAVE_NUMBA = importlib.util.find_spec("numba") is not None
@@ -28,7 +28,7 @@ hide = sys.argv[1] == "hide"
 if hide:
     sys.modules["numba"] = None              # `import numba` raises ImportError from now on
 import runpy
-from proxy_pixel_pipeline import match_kernels
+from proxy_pixel_pipeline.science import match_kernels
 expected = "numpy" if hide else "numba"
 if match_kernels.BACKEND != expected:
     sys.exit(f"kernels: {match_kernels.backend_info()}, expected {expected}")

@@ -10,14 +10,14 @@ import pytest
 
 from conftest import run_script
 from proxy_pixel_pipeline.errors import PipelineError
-from proxy_pixel_pipeline.lock import LOCK_NAME, output_lock
+from proxy_pixel_pipeline.runtime.lock import LOCK_NAME, output_lock
 
 
 def hold_lock(folder, seconds=30):
     """A separate process holding ``folder``'s lock (as a running stage would)."""
     code = textwrap.dedent(f"""
         import time
-        from proxy_pixel_pipeline.lock import output_lock
+        from proxy_pixel_pipeline.runtime.lock import output_lock
         with output_lock({str(folder)!r}, 2):
             print("held", flush=True)
             time.sleep({seconds})

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from proxy_pixel_pipeline import match_kernels
-from proxy_pixel_pipeline.matching import (CandidateSet, estimate_work, match_block, pair_statistics,
+from proxy_pixel_pipeline.science import match_kernels
+from proxy_pixel_pipeline.science.matching import (CandidateSet, estimate_work, match_block, pair_statistics,
                                            reference_match)
 
 

@@ -9,7 +9,7 @@ in tag order.  Integer ADU make exact ties common, which is where a rule's detai
 import numpy as np
 import pytest
 
-from proxy_pixel_pipeline.matching import CandidateSet, match_block
+from proxy_pixel_pipeline.science.matching import CandidateSet, match_block
 
 
 def original_median_rule(spectral, candidates):

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from proxy_pixel_pipeline.config import load_config
+from proxy_pixel_pipeline.runtime.config import load_config
 from proxy_pixel_pipeline.errors import PipelineError
-from proxy_pixel_pipeline.fits_io import read_mask
+from proxy_pixel_pipeline.io.fitsio import read_mask
 from proxy_pixel_pipeline.flags import PixelFlag
-from proxy_pixel_pipeline.layout import Layout
-from proxy_pixel_pipeline.pixel_lists import read_pixels, tags_of, write_tags
+from proxy_pixel_pipeline.runtime.layout import Layout
+from proxy_pixel_pipeline.io.pixel_lists import read_pixels, tags_of, write_tags
 
 from conftest import run_script, write_config, write_image
 

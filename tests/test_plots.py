@@ -11,9 +11,9 @@ import pytest
 from matplotlib import image as mpimg
 from PIL import Image
 
-from proxy_pixel_pipeline.config import load_config
+from proxy_pixel_pipeline.runtime.config import load_config
 from proxy_pixel_pipeline.errors import PipelineError
-from proxy_pixel_pipeline.layout import Layout
+from proxy_pixel_pipeline.runtime.layout import Layout
 from proxy_pixel_pipeline.plots import FIGURE_NAMES, make_figures
 from proxy_pixel_pipeline.simulate import simulate
 
@@ -23,7 +23,7 @@ from conftest import ROOT, run_script
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A tiny simulated data set run through every stage in this process."""
-    from proxy_pixel_pipeline.parallel import world
+    from proxy_pixel_pipeline.runtime.parallel import world
     from proxy_pixel_pipeline.stages import final_fits, frames, infill, matches, median_fits, spectra
 
     folder = tmp_path_factory.mktemp("plots") / "tiny"

@@ -1,4 +1,4 @@
-"""Tests of proxy_pixel_pipeline.profiles (double-Gaussian column-profile fits).
+"""Tests of proxy_pixel_pipeline.science.profiles (double-Gaussian column-profile fits).
 
 Synthetic profiles: a CUTE-like double Gaussian (peaks of 800 and 1000 ADU,
 widths 2.5 and 3 px, 8 px apart) on 1000 ADU, 40 rows, white noise of
@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from proxy_pixel_pipeline.profiles import (
+from proxy_pixel_pipeline.science.profiles import (
     PARAM_NAMES,
     FitFlag,
     ProfileFits,

@@ -2,7 +2,7 @@
 
 from mpi4py import MPI
 
-from proxy_pixel_pipeline import logs
+from proxy_pixel_pipeline.runtime import logs
 
 
 class _Lines:

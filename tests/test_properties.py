@@ -4,9 +4,9 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
-from proxy_pixel_pipeline.config import config_from_dict
+from proxy_pixel_pipeline.runtime.config import config_from_dict
 from proxy_pixel_pipeline.errors import PipelineError
-from proxy_pixel_pipeline.frames import background_frame, final_frame
+from proxy_pixel_pipeline.science.background import background_frame, final_frame
 
 REQUIRED = {"dark_frames": "d/*.fits", "science_frames": "s/*.fits", "spectral_mask": "m.fits",
             "output_dir": "out", "proxy_method": "median"}

@@ -6,9 +6,9 @@ import inspect
 import pytest
 
 from conftest import ROOT, write_config
-from proxy_pixel_pipeline import registry, settings
-from proxy_pixel_pipeline.config import Config, load_config
-from proxy_pixel_pipeline.layout import Layout
+from proxy_pixel_pipeline.runtime import registry, settings
+from proxy_pixel_pipeline.runtime.config import Config, load_config
+from proxy_pixel_pipeline.runtime.layout import Layout
 
 
 def test_every_stage_script_exists_and_no_other():
@@ -40,8 +40,8 @@ def test_layout_gives_every_declared_output(tmp_path):
 
 def test_config_yaml_is_what_the_declarations_render():
     assert (ROOT / "config.yaml").read_text() == settings.render_yaml(), (
-        "config.yaml differs from proxy_pixel_pipeline/settings.py: regenerate it with "
-        "python -m proxy_pixel_pipeline.settings > config.yaml")
+        "config.yaml differs from proxy_pixel_pipeline/runtime/settings.py: regenerate it with "
+        "python -m proxy_pixel_pipeline.runtime.settings > config.yaml")
 
 
 def test_config_fields_are_the_declared_settings_and_defaults_are_valid(tmp_path):

@@ -16,9 +16,9 @@ import yaml
 from astropy.io import fits
 
 from conftest import ROOT
-from proxy_pixel_pipeline import registry
-from proxy_pixel_pipeline.config import load_config
-from proxy_pixel_pipeline.layout import Layout
+from proxy_pixel_pipeline.runtime import registry
+from proxy_pixel_pipeline.runtime.config import load_config
+from proxy_pixel_pipeline.runtime.layout import Layout
 from proxy_pixel_pipeline.simulate import simulate
 
 #: Last commit before the stage registry and settings declarations.

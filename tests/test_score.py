@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from proxy_pixel_pipeline import registry
-from proxy_pixel_pipeline.config import load_config
+from proxy_pixel_pipeline.runtime import registry
+from proxy_pixel_pipeline.runtime.config import load_config
 from proxy_pixel_pipeline.errors import PipelineError
-from proxy_pixel_pipeline.layout import Layout
+from proxy_pixel_pipeline.runtime.layout import Layout
 from proxy_pixel_pipeline.score import format_table, score_run, write_score
 from proxy_pixel_pipeline.simulate import simulate
 

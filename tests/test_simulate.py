@@ -79,7 +79,7 @@ def test_layout_headers_and_config(tiny):
     # Stage 6's keys: the simulator's wavelength solution and transit window.
     assert stage6["wavelength_solution"][0] == p.wave_min and stage6["transit_model"] == "box"
     assert stage6["transit_duration"] > 0
-    from proxy_pixel_pipeline.config import load_config
+    from proxy_pixel_pipeline.runtime.config import load_config
     config = load_config(tiny / "config.yaml")
     assert len(config.dark_paths()) == p.n_darks and len(config.science_paths()) == p.n_science
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from proxy_pixel_pipeline import registry
-from proxy_pixel_pipeline.config import load_config
-from proxy_pixel_pipeline.layout import Layout
+from proxy_pixel_pipeline.runtime import registry
+from proxy_pixel_pipeline.runtime.config import load_config
+from proxy_pixel_pipeline.runtime.layout import Layout
 from proxy_pixel_pipeline.simulate import simulate
 
 from conftest import run_script

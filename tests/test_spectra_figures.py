@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 
-from proxy_pixel_pipeline.config import load_config
+from proxy_pixel_pipeline.runtime.config import load_config
 from proxy_pixel_pipeline.errors import PipelineError
-from proxy_pixel_pipeline.layout import Layout
+from proxy_pixel_pipeline.runtime.layout import Layout
 from proxy_pixel_pipeline.plots import (make_figures, plot_light_curve_2d, plot_spectrum,
                                         plot_transmission_spectrum, plot_white_light_curve)
 from proxy_pixel_pipeline.simulate import simulate
@@ -19,7 +19,7 @@ FIGURES = ("spectrum.png", "light_curve_2d.png", "white_light_curve.png",
 
 
 def _run_stages(config, numbers=range(1, 7)):
-    from proxy_pixel_pipeline.parallel import world
+    from proxy_pixel_pipeline.runtime.parallel import world
     from proxy_pixel_pipeline.stages import final_fits, frames, infill, matches, median_fits, spectra
 
     cfg = load_config(config)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from proxy_pixel_pipeline.config import load_config
-from proxy_pixel_pipeline.atomic import public_mode
-from proxy_pixel_pipeline.layout import Layout
-from proxy_pixel_pipeline.products import read_matches
+from proxy_pixel_pipeline.runtime.config import load_config
+from proxy_pixel_pipeline.io.atomic import public_mode
+from proxy_pixel_pipeline.runtime.layout import Layout
+from proxy_pixel_pipeline.io.products import read_matches
 
 from conftest import make_twin_dataset, run_script, write_config
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from proxy_pixel_pipeline import registry
-from proxy_pixel_pipeline.config import load_config
-from proxy_pixel_pipeline.layout import Layout
-from proxy_pixel_pipeline.products import stage5_series
+from proxy_pixel_pipeline.runtime import registry
+from proxy_pixel_pipeline.runtime.config import load_config
+from proxy_pixel_pipeline.runtime.layout import Layout
+from proxy_pixel_pipeline.io.products import stage5_series
 from proxy_pixel_pipeline.simulate import simulate
 
 from conftest import run_script

@@ -71,7 +71,7 @@ pixels are white.  The trace occupies a small band of rows, so most images
 show the full width but only the rows of the spectral mask plus a margin
 (:func:`trace_rows`).
 
-Every function takes the configuration (a :class:`~proxy_pixel_pipeline.config.Config`
+Every function takes the configuration (a :class:`~proxy_pixel_pipeline.runtime.config.Config`
 or the path of its YAML file), optionally ``frame_index`` (position of the
 science frame in ``config.science_paths()``, default 0) and ``out_dir``
 (default ``Layout(output_dir).figures``), and returns the written path.  A
@@ -85,12 +85,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import PipelineError
-from ..layout import Layout
-from ..logs import get_logger
+from ..runtime.layout import Layout
+from ..runtime.logs import get_logger
 from .drawing import trace_rows
 from .final_fits import animate_final_fits
-from .frames import plot_frames
-from .infill import plot_cosmic_series, plot_final_infill
+from .frame_images import plot_frames
+from .cleaning import plot_cosmic_series, plot_final_infill
 from .inputs import as_config, science_path, stage_script
 from .matches import plot_pixel_map, plot_proxy_match
 from .median_fits import animate_median_fits, plot_bin_columns, plot_median_frame

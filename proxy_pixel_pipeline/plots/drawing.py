@@ -22,9 +22,9 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from ..atomic import atomic_path
+from ..io.atomic import atomic_path
 from ..flags import FitFlag, flag_names
-from ..profiles import double_gaussian, scale_reference
+from ..science.profiles import double_gaussian, scale_reference
 
 __all__ = [
     "DPI", "XLABEL", "YLABEL", "BAD_COLOUR",

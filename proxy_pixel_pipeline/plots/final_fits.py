@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import PipelineError
-from ..fits_io import read_image
-from ..products import read_profile_fits
-from ..profiles import binned_profiles
+from ..io.fitsio import read_image
+from ..io.products import read_profile_fits
+from ..science.profiles import binned_profiles
 from .drawing import animate_profiles, trace_rows
 from .inputs import FigureSpec, spectral_mask, stage_script
 
@@ -31,7 +31,7 @@ def animate_final_fits(config, frame_index=None, out_dir=None) -> Path:
     rows exist), its stage-4 fit with the two components, and for
     comparison the Median Frame fit's shape scaled to the points as stage 4
     scales it for a fallback fit
-    (:func:`~proxy_pixel_pipeline.profiles.scale_reference`: scale >= 0 and
+    (:func:`~proxy_pixel_pipeline.science.profiles.scale_reference`: scale >= 0 and
     offset, linear least squares).
 
     Parameters

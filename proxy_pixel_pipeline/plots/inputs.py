@@ -2,9 +2,9 @@
 
 Reproduces no seed figure itself.  Every figure declares once, as a
 :class:`FigureSpec`, its file name and the outputs it reads by their names in
-:mod:`~proxy_pixel_pipeline.registry` (``"matches"``, ``"final_fits"``...).
+:mod:`~proxy_pixel_pipeline.runtime.registry` (``"matches"``, ``"final_fits"``...).
 From that declaration :meth:`FigureSpec.open` finds the files (with
-:class:`~proxy_pixel_pipeline.layout.Layout`) and refuses a missing one with
+:class:`~proxy_pixel_pipeline.runtime.layout.Layout`) and refuses a missing one with
 the stage to run, and :func:`~proxy_pixel_pipeline.plots.make_figures` skips
 a figure whose files are missing with the same hint.
 """
@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import registry
-from ..config import Config, load_config
+from ..runtime import registry
+from ..runtime.config import Config, load_config
 from ..errors import PipelineError
-from ..fits_io import read_mask
-from ..layout import Layout
-from ..products import read_spectral_mask
+from ..io.fitsio import read_mask
+from ..runtime.layout import Layout
+from ..io.products import read_spectral_mask
 from .drawing import save
 
 __all__ = ["FigureSpec", "Inputs", "as_config", "science_path", "spectral_mask", "stage_script"]
@@ -102,7 +102,7 @@ class FigureSpec:
     filename : str
         File written under the figures folder.
     needs : tuple of str
-        Names of the :class:`~proxy_pixel_pipeline.registry.Output` it reads.
+        Names of the :class:`~proxy_pixel_pipeline.runtime.registry.Output` it reads.
     """
 
     filename: str

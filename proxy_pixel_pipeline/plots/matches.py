@@ -17,9 +17,9 @@ from matplotlib import colors as mcolors
 from matplotlib.patches import Patch
 
 from ..errors import PipelineError
-from ..fits_io import read_image
+from ..io.fitsio import read_image
 from ..flags import PixelFlag
-from ..products import read_matches, read_spectral_mask
+from ..io.products import read_matches, read_spectral_mask
 from .drawing import XLABEL, YLABEL, describe, figure_rows, integer_bins, new_figure, trace_rows
 from .inputs import FigureSpec
 

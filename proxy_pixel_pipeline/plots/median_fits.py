@@ -13,10 +13,10 @@ import numpy as np
 from astropy.io import fits
 
 from ..errors import PipelineError
-from ..fits_io import read_image
+from ..io.fitsio import read_image
 from ..flags import FitFlag
-from ..products import read_profile_fits
-from ..profiles import binned_profiles, double_gaussian
+from ..io.products import read_profile_fits
+from ..science.profiles import binned_profiles, double_gaussian
 from .drawing import (XLABEL, YLABEL, animate_profiles, colormap, figure_rows, fit_flag_label,
                       new_figure, scalar_mappable, show, trace_rows)
 from .inputs import FigureSpec, spectral_mask

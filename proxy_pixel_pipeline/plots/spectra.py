@@ -8,7 +8,7 @@ figures, from stage 6's products only:
 - :func:`plot_light_curve_2d`: the channel light curves as an image, frames
   by channels;
 - :func:`plot_white_light_curve`: the white light curve with the transit
-  window and the fitted model (:func:`~proxy_pixel_pipeline.lightcurves.transit_depth`,
+  window and the fitted model (:func:`~proxy_pixel_pipeline.science.lightcurves.transit_depth`,
   box or batman as the config says; none: the light curve only);
 - :func:`plot_transmission_spectrum`: the depth of every channel against
   wavelength, with the white depth.
@@ -27,9 +27,9 @@ import numpy as np
 from matplotlib import colors as mcolors
 from matplotlib.ticker import MaxNLocator
 
-from .. import lightcurves as lc
+from ..science import lightcurves as lc
 from ..errors import PipelineError
-from ..fits_io import read_table
+from ..io.fitsio import read_table
 from ..flags import SpectrumFlag
 from .drawing import XLABEL, colormap, new_figure
 from .inputs import FigureSpec, stage_script
@@ -269,7 +269,7 @@ def plot_white_light_curve(config, out_dir=None) -> Path:
     Top: the normalised optimal white light curve (``WHITE`` with
     ``WHITE_ERR``) and the box one (``WHITE_BOX``, for comparison), the
     transit window shaded (where the config's transit shape is non-zero) and
-    the model fitted by :func:`~proxy_pixel_pipeline.lightcurves.transit_depth`
+    the model fitted by :func:`~proxy_pixel_pipeline.science.lightcurves.transit_depth`
     (``transit_model`` box or batman; drawn on a fine time grid, batman with
     the fitted Rp/R*) with its depth.  Bottom: the residuals of the optimal
     light curve from the model.  With ``transit_model: none`` only the light

@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from .. import registry
+from ..runtime import registry
 from ..errors import PipelineError
-from ..fits_io import read_image, read_mask
-from ..frames import combine_proxies
-from ..layout import Layout
-from ..products import read_matches
-from ..profiles import bin_edges
+from ..io.fitsio import read_image, read_mask
+from ..science.background import combine_proxies
+from ..runtime.layout import Layout
+from ..io.products import read_matches
+from ..science.profiles import bin_edges
 from .truth import read_truth
 
 __all__ = ["Frame", "Proxies", "RunInputs", "stage_number", "stage_files", "master_dark",
@@ -46,7 +46,7 @@ def stage_number(output) -> int:
     Parameters
     ----------
     output : str
-        An output name of :mod:`proxy_pixel_pipeline.registry`, e.g. ``final``.
+        An output name of :mod:`proxy_pixel_pipeline.runtime.registry`, e.g. ``final``.
     """
     return registry.stage_of_output(output).number
 
@@ -85,7 +85,7 @@ class Proxies:
         -------
         proxy_background : ndarray, shape (ny, nx)
             ``BG_proxy``: median over the pixel's proxies of ``background +
-            offset`` (stage 2's :func:`~proxy_pixel_pipeline.frames.combine_proxies`
+            offset`` (stage 2's :func:`~proxy_pixel_pipeline.science.background.combine_proxies`
             with ``median``; NaN without a proxy).
         hit : ndarray of bool, shape (ny, nx)
             One of the pixel's proxies holds a cosmic ray.
@@ -209,7 +209,7 @@ def stage_files(paths, notes, output):
         One file per science frame of the output called ``output``.
     notes : list of str
     output : str
-        Output name (see :mod:`proxy_pixel_pipeline.registry`), e.g. ``final_no_infill``.
+        Output name (see :mod:`proxy_pixel_pipeline.runtime.registry`), e.g. ``final_no_infill``.
     """
     missing = [p for p in paths if not Path(p).is_file()]
     if not missing:
@@ -277,7 +277,7 @@ class RunInputs:
     Attributes
     ----------
     cfg, layout, truth
-        The config, its :class:`~proxy_pixel_pipeline.layout.Layout` and the :class:`~.truth.Truth`.
+        The config, its :class:`~proxy_pixel_pipeline.runtime.layout.Layout` and the :class:`~.truth.Truth`.
     science : list of Path
         Science frames; ``transit`` and ``flux_scale`` their truth.
     mask : ndarray of bool

@@ -29,8 +29,8 @@ import numpy as np
 
 from ..errors import PipelineError
 from ..flags import FitFlag
-from ..products import read_profile_fits
-from ..profiles import ProfileFits
+from ..io.products import read_profile_fits
+from ..science.profiles import ProfileFits
 from .inputs import stage_number
 from .stats import error_stats
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_text
+from ..io.atomic import write_text
 from .background import METHODS
-from .spectrum import ESTIMATES
+from .binned_spectrum import ESTIMATES
 from .stats import as_float
 
 __all__ = ["format_summary", "format_table", "write_score"]

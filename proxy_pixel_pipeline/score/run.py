@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import load_config
+from ..runtime.config import load_config
 from .background import BackgroundMetrics
 from .cosmic import CosmicMetrics
 from .inputs import RunInputs, stage_number
 from .profiles import profile_section
-from .spectra import spectra_section
-from .spectrum import SpectrumMetrics
+from .extraction import spectra_section
+from .binned_spectrum import SpectrumMetrics
 
 __all__ = ["score_run"]
 

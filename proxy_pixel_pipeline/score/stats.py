@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..robust import MAD_TO_SIGMA
+from ..science.robust import MAD_TO_SIGMA
 
 __all__ = ["ROBUST", "as_float", "residual_stats", "error_stats", "robust_std"]
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from .. import registry
-from ..config import PATH_KEYS
+from ..runtime import registry
+from ..runtime.config import PATH_KEYS
 from ..errors import PipelineError
-from ..fits_io import inputs_digest, parent_runs, run_id
-from ..logs import get_logger
-from ..staging import refuse_overwrite
-from ..parallel import gather_rows, partition, scatter_rows
+from ..io.fitsio import inputs_digest, parent_runs, run_id
+from ..runtime.logs import get_logger
+from ..runtime.staging import refuse_overwrite
+from ..runtime.parallel import gather_rows, partition, scatter_rows
 
 __all__ = ["check_previous", "refuse_overwrite", "map_frames", "match_inputs"]
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-from ..fits_io import check_frames, read_image, write_fits
-from ..layout import Layout
-from ..logs import get_logger
-from ..products import read_profile_fits, read_spectral_mask
+from ..io.fitsio import check_frames, read_image, write_fits
+from ..runtime.layout import Layout
+from ..runtime.logs import get_logger
+from ..io.products import read_profile_fits, read_spectral_mask
 from ..flags import FitFlag
-from ..profiles import ProfileFits, binned_profiles, fit_final_profiles
-from ..staging import StagedOutputs
+from ..science.profiles import ProfileFits, binned_profiles, fit_final_profiles
+from ..runtime.staging import StagedOutputs
 from .common import check_previous, map_frames
 from .median_fits import fits_to_records, records_to_fits, summarize
 

@@ -16,17 +16,17 @@ from astropy.io import fits
 from astropy.table import Table
 
 from .. import __version__
-from ..checkpoint import BlockStore, run_key
+from ..runtime.checkpoint import BlockStore, run_key
 from ..errors import PipelineError
 from ..flags import PixelFlag, flagdoc
-from ..fits_io import header_values, read_mask, read_stack, write_fits
-from ..layout import Layout
-from ..logs import Progress, get_logger
-from ..pixel_lists import read_pixels
-from ..matching import CandidateSet, MatchResult, estimate_work, kernel_threads, match_block
-from ..parallel import (bcast_array, gather_rows, limit_blas_threads, partition, scatter_rows,
+from ..io.fitsio import header_values, read_mask, read_stack, write_fits
+from ..runtime.layout import Layout
+from ..runtime.logs import Progress, get_logger
+from ..io.pixel_lists import read_pixels
+from ..science.matching import CandidateSet, MatchResult, estimate_work, kernel_threads, match_block
+from ..runtime.parallel import (bcast_array, gather_rows, limit_blas_threads, partition, scatter_rows,
                         threads_per_rank)
-from ..pixel_quality import assess_pixels, centre_frames
+from ..science.pixel_quality import assess_pixels, centre_frames
 from .common import match_inputs, refuse_overwrite
 
 __all__ = ["run"]

@@ -22,13 +22,13 @@ import numpy as np
 from scipy.ndimage import binary_dilation
 from astropy.io import fits
 
-from ..fits_io import check_frames, read_stack, write_fits
-from ..layout import Layout
-from ..logs import get_logger
-from ..parallel import gather_rows, partition, scatter_rows
-from ..profiles import FitFlag, ProfileFits, binned_profiles, fit_median_profiles
-from ..products import read_spectral_mask
-from ..staging import StagedOutputs
+from ..io.fitsio import check_frames, read_stack, write_fits
+from ..runtime.layout import Layout
+from ..runtime.logs import get_logger
+from ..runtime.parallel import gather_rows, partition, scatter_rows
+from ..science.profiles import FitFlag, ProfileFits, binned_profiles, fit_median_profiles
+from ..io.products import read_spectral_mask
+from ..runtime.staging import StagedOutputs
 from .common import check_previous
 
 __all__ = ["run", "fits_to_records", "records_to_fits", "trace_band"]

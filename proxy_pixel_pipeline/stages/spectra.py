@@ -36,19 +36,20 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from .. import lightcurves as lc, registry
+from ..science import lightcurves as lc
+from ..runtime import registry
 from ..errors import PipelineError
-from ..extraction import (box_extract, build_template, column_centroids, fit_profile,
+from ..science.extraction import (box_extract, build_template, column_centroids, fit_profile,
                           optimal_extract, profile_for_frame, shift_rows, trace_offsets,
                           usable_pixels)
-from ..fits_io import (check_frames, header_values, observation_header, read_image, read_table,
+from ..io.fitsio import (check_frames, header_values, observation_header, read_image, read_table,
                        write_fits)
 from ..flags import SpectrumFlag, flagdoc
-from ..layout import Layout
-from ..logs import get_logger
-from ..products import read_profile_fits, read_spectral_mask
-from ..profiles import model_frame
-from ..staging import StagedOutputs
+from ..runtime.layout import Layout
+from ..runtime.logs import get_logger
+from ..io.products import read_profile_fits, read_spectral_mask
+from ..science.profiles import model_frame
+from ..runtime.staging import StagedOutputs
 from .common import check_previous, map_frames
 
 __all__ = ["run", "read_final", "frame_times", "check_wavelengths"]

@@ -30,9 +30,10 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-from .. import lightcurves as lc, registry
-from ..extraction import normalise_profile, optimal_extract
-from ..fits_io import read_image
+from ..science import lightcurves as lc
+from ..runtime import registry
+from ..science.extraction import normalise_profile, optimal_extract
+from ..io.fitsio import read_image
 from ..flags import SpectrumFlag
 from .stats import as_float, robust_std
 

@@ -15,11 +15,11 @@ from matplotlib import colors as mcolors
 from matplotlib.patches import Patch
 from scipy import ndimage
 
-from ..fits_io import read_image
+from ..io.fitsio import read_image
 from ..flags import DQFlag
-from ..infill import error_model
-from ..layout import Layout
-from ..products import read_spectral_mask, stage5_series
+from ..science.infill import error_model
+from ..runtime.layout import Layout
+from ..io.products import read_spectral_mask, stage5_series
 from .drawing import (BAD_COLOUR, XLABEL, new_figure, outline, scalar_mappable, show, trace_rows,
                       zscale)
 from .inputs import FigureSpec
@@ -185,7 +185,7 @@ def plot_cosmic_series(config, frame_index=None, out_dir=None) -> Path:
     The pixel is the brightest trace pixel found along the time series in
     the chosen frame (else in any frame).  Top: its Final Frame value in
     every frame (before stage 5), the series' prediction
-    (:func:`~proxy_pixel_pipeline.temporal.series_prediction`, made as stage 5
+    (:func:`~proxy_pixel_pipeline.science.temporal.series_prediction`, made as stage 5
     makes it) with its ``temporal_sigma`` band, the frames flagged by the time
     series (blue) and by L.A.Cosmic (magenta).  Bottom: the z-scores against
     the threshold.

@@ -9,13 +9,13 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-from . import registry
-from .errors import PipelineError
-from .fits_io import read_image, read_table
-from .flags import DQFlag, PixelFlag
-from .infill import subtraction_noise
-from .profiles import ProfileFits, bin_edges, binned_profiles, fit_final_profiles, model_frame
-from .temporal import series_prediction, temporal_hits
+from ..runtime import registry
+from ..errors import PipelineError
+from .fitsio import read_image, read_table
+from ..flags import DQFlag, PixelFlag
+from ..science.infill import subtraction_noise
+from ..science.profiles import ProfileFits, bin_edges, binned_profiles, fit_final_profiles, model_frame
+from ..science.temporal import series_prediction, temporal_hits
 
 __all__ = ["read_matches", "read_spectral_mask", "read_profile_fits", "stage5_series"]
 

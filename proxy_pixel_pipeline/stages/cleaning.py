@@ -22,15 +22,15 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-from ..fits_io import check_frames, observation_header, write_fits
+from ..io.fitsio import check_frames, observation_header, write_fits
 from ..flags import DQFlag, flagdoc
-from ..infill import error_model, infill, remove_cosmic_rays
-from ..layout import Layout
-from ..logs import get_logger
-from ..parallel import bcast_array
-from ..products import read_spectral_mask, stage5_series
-from ..staging import StagedOutputs
-from ..temporal import temporal_hits
+from ..science.infill import error_model, infill, remove_cosmic_rays
+from ..runtime.layout import Layout
+from ..runtime.logs import get_logger
+from ..runtime.parallel import bcast_array
+from ..io.products import read_spectral_mask, stage5_series
+from ..runtime.staging import StagedOutputs
+from ..science.temporal import temporal_hits
 from .common import check_previous, map_frames
 
 __all__ = ["run"]

@@ -28,7 +28,7 @@ bin's columns (:func:`binned_profiles`).  Then
   Frame's value, starting from the Median Frame fit, and falls back to the
   Median Frame fit scaled to the data when the free fit is not physical;
 * :func:`model_frame` turns the fits into a model image used to infill
-  empty pixels (:mod:`~proxy_pixel_pipeline.infill`).
+  empty pixels (:mod:`~proxy_pixel_pipeline.science.infill`).
 
 Conventions: peak 1 is always the one at the lower row (``mu1 <= mu2``, the
 fit is parametrized with the separation ``mu2 - mu1 >= 0``); the results are a
@@ -50,7 +50,7 @@ from scipy.optimize import least_squares
 from scipy.signal import find_peaks
 from scipy.special import fdtrc
 
-from .flags import FitFlag, flagdoc
+from ..flags import FitFlag, flagdoc
 
 __all__ = [
     "FitFlag",

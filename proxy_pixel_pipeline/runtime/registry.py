@@ -7,7 +7,7 @@ the FITS headers, the per-stage configuration digests (a stage's own settings,
 see :mod:`.settings`, plus the digests of the stages it reads), the "rerun
 N_Script.py" hints, the output folders (:class:`~.layout.Layout`), the figures'
 requirements, the Makefile's and the Slurm example's stage lists
-(``python -m proxy_pixel_pipeline.registry`` prints the scripts in order).
+(``python -m proxy_pixel_pipeline.runtime.registry`` prints the scripts in order).
 
 Adding a stage: a :class:`Stage` here, its runner in :mod:`.stages`, its
 science module, a thin top-level script, its settings in :mod:`.settings`, and
@@ -89,7 +89,7 @@ STAGES = (
                           "match table (MATCHES), pixel flags (PIXFLAGS), spectral mask (SPECMASK)"),
                    Output("checkpoints", ".checkpoints/proxy_matches", False,
                           "finished blocks of an interrupted run (removed when done)"))),
-    Stage(2, "2_Frames.py", "background and final frames", "proxy_pixel_pipeline.stages.frames:run",
+    Stage(2, "2_Frames.py", "background and final frames", "proxy_pixel_pipeline.stages.final_frames:run",
           reads=(1,),
           outputs=(Output("background", "background", True,
                           "Background Frame (BKG_ERR extension with K > 1 proxies)"),
@@ -106,7 +106,7 @@ STAGES = (
           reads=(2, 3),
           outputs=(Output("final_fits", "final_fits", True,
                           "fits of one Final Frame's column bins (FITS)"),)),
-    Stage(5, "5_Infill.py", "infill and cosmic-ray removal", "proxy_pixel_pipeline.stages.infill:run",
+    Stage(5, "5_Infill.py", "infill and cosmic-ray removal", "proxy_pixel_pipeline.stages.cleaning:run",
           reads=(1, 2, 4),
           outputs=(Output("final", "final", True,
                           "infilled, cosmic-ray cleaned Final Frame (INFILLED, COSMIC)"),)),

@@ -4,7 +4,7 @@ Stage 5 of the pipeline.  A Final Frame (science - background) is defined on
 the spectral-trace pixels only and has holes: hot or missing pixels that had
 no proxy, pixels lost in the downlink, and negative pixels left by an outlier
 proxy or an over-subtraction.  :func:`infill` replaces those with the Final
-Frame's own double-Gaussian model (:func:`~proxy_pixel_pipeline.profiles.model_frame`).
+Frame's own double-Gaussian model (:func:`~proxy_pixel_pipeline.science.profiles.model_frame`).
 
 The complete frame is then cleaned of cosmic rays, frequent in low-Earth
 orbit and often long streaks, with L.A.Cosmic (van Dokkum 2001, PASP 113,

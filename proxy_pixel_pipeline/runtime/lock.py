@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import PipelineError
+from ..errors import PipelineError
 from .logs import get_logger
 
 __all__ = ["output_lock", "LOCK_NAME"]

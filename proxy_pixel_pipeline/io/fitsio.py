@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from . import __version__, registry
+from .. import __version__
+from ..runtime import registry
 from .atomic import atomic_path
-from .config import PATH_KEYS
-from .errors import PipelineError
+from ..runtime.config import PATH_KEYS
+from ..errors import PipelineError
 
 __all__ = ["read_image", "read_stack", "check_frames", "read_mask", "write_fits", "read_table", "observation_header", "run_id",
            "parent_runs", "RUN_ID"]
@@ -78,7 +79,7 @@ def read_image(path, missing_value=None, dtype=np.float32) -> np.ndarray:
         # Raw CCD counts sit above a positive bias: negatives in integer frames are
         # almost surely a missing-pixel sentinel the config does not name.
         _WARNED_NEGATIVE.add(path.parent)
-        from .logs import get_logger
+        from ..runtime.logs import get_logger
 
         get_logger().warning("%s: integer frame with %d negative values (e.g. %d) but no "
                              "missing_value in the config; if they mark lost pixels, set "

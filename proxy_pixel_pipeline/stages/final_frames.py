@@ -20,14 +20,14 @@ import warnings
 import numpy as np
 from astropy.io import fits
 
-from ..fits_io import (check_frames, header_values, observation_header, read_image, read_mask,
+from ..io.fitsio import (check_frames, header_values, observation_header, read_image, read_mask,
                        write_fits)
-from ..frames import background_frame, final_frame, proxy_hits
-from ..layout import Layout
-from ..logs import get_logger
-from ..parallel import bcast_array
-from ..products import read_matches
-from ..staging import StagedOutputs
+from ..science.background import background_frame, final_frame, proxy_hits
+from ..runtime.layout import Layout
+from ..runtime.logs import get_logger
+from ..runtime.parallel import bcast_array
+from ..io.products import read_matches
+from ..runtime.staging import StagedOutputs
 from .common import check_previous, map_frames, match_inputs
 
 __all__ = ["run"]

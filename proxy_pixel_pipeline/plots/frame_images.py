@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fits_io import header_values, read_image
+from ..io.fitsio import header_values, read_image
 from .drawing import XLABEL, figure_rows, show, trace_rows
 from .inputs import FigureSpec, spectral_mask
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import PipelineError
+from ..errors import PipelineError
 
 __all__ = ["is_tag_list", "read_pixels", "read_tags", "tags_of", "remember_frames", "write_tags"]
 
@@ -134,7 +134,7 @@ def read_pixels(path, shape=None) -> np.ndarray:
     """
     path = Path(path)
     if not is_tag_list(path):
-        from .fits_io import read_image
+        from .fitsio import read_image
 
         image = read_image(path, dtype=np.float64)
         if shape is not None and image.shape != tuple(shape):

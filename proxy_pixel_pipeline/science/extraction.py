@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, signal
 
-from .flags import DQFlag, SpectrumFlag
+from ..flags import DQFlag, SpectrumFlag
 from .robust import MAD_TO_SIGMA
 
 __all__ = ["SpectrumFlag", "EXCLUDED_DQ", "Extraction", "usable_pixels", "normalise_profile",

@@ -255,7 +255,7 @@ def render_yaml() -> str:
         "# five has the default shown; unknown keys are an error.",
         "# This file runs the pipeline on the demo data made by `make demo`",
         "# (or `python simulate.py --preset demo --out data/demo`).",
-        "# Generated from proxy_pixel_pipeline/settings.py (python -m proxy_pixel_pipeline.settings).",
+        "# Generated from proxy_pixel_pipeline/runtime/settings.py (python -m proxy_pixel_pipeline.runtime.settings).",
     ]
     section = None
     for s in SETTINGS:

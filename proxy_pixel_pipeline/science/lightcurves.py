@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import PipelineError
+from ..errors import PipelineError
 
 __all__ = ["channel_edges", "wavelengths", "fill_columns", "mid_exposure", "usable_columns", "bin_channels",
            "normalise", "transit_shape", "fit_depth", "transit_depth", "Depth"]

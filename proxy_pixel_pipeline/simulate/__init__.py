@@ -112,7 +112,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from .atomic import atomic_path, write_text
+from ..io.atomic import atomic_path, write_text
 
 __all__ = ["SimulationParameters", "PRESETS", "simulate"]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .flags import PixelFlag
+from ..flags import PixelFlag
 from .robust import MAD_TO_SIGMA
 
 __all__ = ["PixelFlags", "assess_pixels", "centre_frames"]

@@ -16,10 +16,12 @@ import os
 import shutil
 from pathlib import Path
 
-from . import __version__, fits_io, registry
-from .atomic import write_text
+from .. import __version__
+from ..io import fitsio as fits_io
+from . import registry
+from ..io.atomic import write_text
 from .checkpoint import run_key
-from .errors import PipelineError
+from ..errors import PipelineError
 from .layout import Layout
 from .logs import get_logger
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
+from ..io.atomic import atomic_path
 
 __all__ = ["BlockStore", "run_key"]
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import yaml
 
 from . import registry
-from .errors import PipelineError
-from .pixel_lists import remember_frames
+from ..errors import PipelineError
+from ..io.pixel_lists import remember_frames
 from .settings import SETTINGS, by_name, keys_of_stage, path_keys
 
 __all__ = ["Config", "load_config", "config_from_dict", "PATH_KEYS"]

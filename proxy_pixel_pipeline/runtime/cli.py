@@ -50,7 +50,7 @@ def stage_main(stage, description, run=None, argv=None):
 
     from . import registry
     from .config import load_config
-    from .errors import PipelineError
+    from ..errors import PipelineError
     from .lock import output_lock
     from .logs import setup_logging
     from .parallel import world

@@ -1,0 +1,1 @@
+"""Input and output: FITS files, pixel lists, the products' readers and writers."""

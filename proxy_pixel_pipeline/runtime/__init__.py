@@ -1,0 +1,1 @@
+"""Runtime: command line, stage registry, settings, config, staging, locks, MPI, logs."""

@@ -1,0 +1,1 @@
+"""Science: MPI-free functions of arrays and parameters."""
