@@ -14,7 +14,8 @@ from proxy_pixel_pipeline.science.infill import infill
 from proxy_pixel_pipeline.runtime.layout import Layout
 from proxy_pixel_pipeline.io.products import read_matches
 from proxy_pixel_pipeline.simulate import simulate
-from proxy_pixel_pipeline.science.temporal import series_prediction, temporal_hits
+from proxy_pixel_pipeline.science.cosmic_rays import temporal_hits
+from proxy_pixel_pipeline.science.series import series_prediction
 
 GAIN = 1.5
 NOISE = 3.0          # ADU, background noise of the synthetic series

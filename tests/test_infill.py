@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from proxy_pixel_pipeline.science.infill import error_model, infill, remove_cosmic_rays
+from proxy_pixel_pipeline.science.cosmic_rays import remove_cosmic_rays
+from proxy_pixel_pipeline.science.infill import infill
+from proxy_pixel_pipeline.science.noise import error_model
 from proxy_pixel_pipeline.science.profiles import double_gaussian
 
 GAIN = 1.5          # e-/ADU

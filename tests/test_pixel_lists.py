@@ -63,7 +63,7 @@ def test_csv_mask_gives_the_same_match_table_as_the_fits_mask(twin_dataset):
         config = write_config(folder, spectral_mask=mask, output_dir=out)
         run_script("1_Proxy_Matches.py", "--config", config)
         # A caller with only the path (stages 2-3, score) decodes the CSV with the darks' shape.
-        np.testing.assert_array_equal(read_mask(load_config(config).spectral_mask),
+        np.testing.assert_array_equal(load_config(config).pixel_list("spectral_mask"),
                                       twin_dataset["mask"])
         with fits.open(folder / out / "proxy_matches.fits") as hdul:
             tables.append((hdul["MATCHES"].data.copy(), hdul["PIXFLAGS"].data.copy()))

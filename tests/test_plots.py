@@ -24,13 +24,13 @@ from conftest import ROOT, run_script
 def tiny_run(tmp_path_factory):
     """A tiny simulated data set run through every stage in this process."""
     from proxy_pixel_pipeline.runtime.parallel import world
-    from proxy_pixel_pipeline.stages import final_fits, frames, infill, matches, median_fits, spectra
+    from proxy_pixel_pipeline.runtime.registry import STAGES
 
     folder = tmp_path_factory.mktemp("plots") / "tiny"
     simulate(folder, preset="tiny", seed=1)
     cfg = load_config(folder / "config.yaml")
-    for stage in (matches, frames, median_fits, final_fits, infill, spectra):
-        stage.run(cfg, world(), overwrite=True)
+    for stage in STAGES:
+        stage.load_runner()(cfg, world(), overwrite=True).run()
     return folder
 
 

@@ -20,12 +20,11 @@ FIGURES = ("spectrum.png", "light_curve_2d.png", "white_light_curve.png",
 
 def _run_stages(config, numbers=range(1, 7)):
     from proxy_pixel_pipeline.runtime.parallel import world
-    from proxy_pixel_pipeline.stages import final_fits, frames, infill, matches, median_fits, spectra
+    from proxy_pixel_pipeline.runtime.registry import STAGES
 
     cfg = load_config(config)
-    runners = dict(zip(range(1, 7), (matches, frames, median_fits, final_fits, infill, spectra)))
     for n in numbers:
-        runners[n].run(cfg, world(), overwrite=True)
+        STAGES[n - 1].load_runner()(cfg, world(), overwrite=True).run()
 
 
 @pytest.fixture(scope="module")

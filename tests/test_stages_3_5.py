@@ -7,7 +7,7 @@ from astropy.io import fits
 from proxy_pixel_pipeline.runtime import registry
 from proxy_pixel_pipeline.runtime.config import load_config
 from proxy_pixel_pipeline.runtime.layout import Layout
-from proxy_pixel_pipeline.io.products import stage5_series
+from proxy_pixel_pipeline.stages.series import stage5_series
 from proxy_pixel_pipeline.simulate import simulate
 
 from conftest import run_script

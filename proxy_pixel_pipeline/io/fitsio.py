@@ -13,29 +13,23 @@ written to a temporary name in the target folder and renamed when complete (see
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import uuid
+import logging
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
-from .. import __version__
-from ..runtime import registry
-from .atomic import atomic_path
-from ..runtime.config import PATH_KEYS
 from ..errors import PipelineError
+from .atomic import atomic_path
+from .pixel_lists import read_pixels
+from .provenance import stamp
 
-__all__ = ["read_image", "read_stack", "check_frames", "read_mask", "write_fits", "read_table", "observation_header", "run_id",
-           "parent_runs", "RUN_ID"]
+__all__ = ["read_image", "read_stack", "check_frames", "read_mask", "write_fits", "read_table",
+           "observation_header", "header_values"]
 
-# Identifies this process's run of a stage in every file it writes (rank 0 writes).
-RUN_ID = uuid.uuid4().hex[:16]
 
-def read_image(path, missing_value=None, dtype=np.float32) -> np.ndarray:
+def read_image(path, missing_value=None, dtype=np.float32, warn_negative=True) -> np.ndarray:
     """Read the 2D image of a FITS file as floats with NaN for missing pixels.
 
     The first HDU with data is used (primary, else the first extension).
@@ -49,6 +43,9 @@ def read_image(path, missing_value=None, dtype=np.float32) -> np.ndarray:
         from a lossy downlink).  NaN is always treated as missing.
     dtype : numpy dtype
         Output float type.
+    warn_negative : bool
+        Warn when an integer frame holds negative values but no
+        ``missing_value`` is given (a sentinel the config does not name).
 
     Returns
     -------
@@ -75,27 +72,23 @@ def read_image(path, missing_value=None, dtype=np.float32) -> np.ndarray:
     image = data.astype(dtype)
     if missing_value is not None:
         image[data == missing_value] = np.nan
-    elif data.dtype.kind in "iu" and path.parent not in _WARNED_NEGATIVE and (data < 0).any():
+    elif warn_negative and data.dtype.kind in "iu" and (data < 0).any():
         # Raw CCD counts sit above a positive bias: negatives in integer frames are
         # almost surely a missing-pixel sentinel the config does not name.
-        _WARNED_NEGATIVE.add(path.parent)
-        from ..runtime.logs import get_logger
-
-        get_logger().warning("%s: integer frame with %d negative values (e.g. %d) but no "
+        logging.getLogger("proxy_pixel_pipeline").warning("%s: integer frame with %d negative values (e.g. %d) but no "
                              "missing_value in the config; if they mark lost pixels, set "
                              "missing_value", path, int((data < 0).sum()), int(data.min()))
     return image
-
-
-_WARNED_NEGATIVE: set = set()     # folders already warned about (one warning per folder)
 
 
 def read_stack(paths, missing_value=None, shape=None, dtype=np.float32) -> np.ndarray:
     """Read frames into one (n_frames, rows, columns) array, checking shapes agree."""
     paths = list(paths)
     stack = None
+    warn = True                      # one warning of negative integers for the stack
     for i, path in enumerate(paths):
-        image = read_image(path, missing_value, dtype)
+        image = read_image(path, missing_value, dtype, warn_negative=warn)
+        warn = warn and not (image < 0).any()
         if stack is None:
             shape = shape or image.shape
             stack = np.empty((len(paths),) + tuple(shape), dtype)
@@ -151,8 +144,6 @@ def check_frames(paths, shape):
 def read_mask(path, shape=None) -> np.ndarray:
     """Read the spectral mask as a bool array: a 2D FITS image (nonzero = spectral
     pixel) or a CSV of the original code's tags (see :mod:`.pixel_lists`)."""
-    from .pixel_lists import read_pixels
-
     mask = read_pixels(path, shape)
     if not mask.any():
         raise PipelineError(f"{path}: mask has no spectral (nonzero) pixel")
@@ -161,21 +152,19 @@ def read_mask(path, shape=None) -> np.ndarray:
     return mask
 
 
-def observation_header(path, config=None):
+def observation_header(path, keys=()):
     """The observation keywords of a science frame that its products carry along.
 
     Parameters
     ----------
     path : Path
         The science frame.
-    config : Config, optional
-        Its header keys of temperature, time and exposure (``ccdtemp_key``,
-        ``time_key``, ``exptime_key``: CUTE's frames carry ``JD``) are kept too.
+    keys : sequence of str
+        More keywords to keep (the config's ``ccdtemp_key``, ``time_key`` and
+        ``exptime_key``: CUTE's frames carry ``JD``).
     """
     keep = ["DATE-OBS", "EXPTIME", "CCDTEMP", "OBJECT", "IMAGETYP", "MJD-OBS"]
-    if config is not None:
-        keep += [k for k in (config.ccdtemp_key, config.time_key, config.exptime_key)
-                 if k not in keep]
+    keep += [k for k in keys if k not in keep]
     with fits.open(path) as hdul:
         src = _image_header(hdul)
         header = fits.Header()
@@ -233,7 +222,7 @@ def read_table(path, extname):
         raise PipelineError(f"{path}: cannot read table '{extname}' ({_one_line(exc)})") from None
 
 
-def write_fits(path, data=None, *, stage, config, inputs=(), raw_inputs=(), header=None,
+def write_fits(path, data=None, *, provenance, inputs=(), raw_inputs=(), header=None,
                extensions=(), bunit=None, overwrite=True) -> Path:
     """Write a FITS file atomically with provenance in the primary header.
 
@@ -243,11 +232,9 @@ def write_fits(path, data=None, *, stage, config, inputs=(), raw_inputs=(), head
         Destination; its folder is created if needed.
     data : ndarray, optional
         Primary HDU image (None for a table-only file).
-    stage : int
-        Pipeline stage (:mod:`.registry`) that made the file.
-    config : Config
-        Its settings are recorded (``HIERARCH PPP <KEY>``) with the digest
-        ``CFGHASH`` of those behind ``stage``'s outputs.
+    provenance : Provenance
+        The stage run writing it (:mod:`.provenance`): stage, settings and
+        their digest, RUNID.
     inputs : sequence of path
         Input files, recorded by name (and by RUNID for pipeline products).
     raw_inputs : sequence of path
@@ -270,84 +257,13 @@ def write_fits(path, data=None, *, stage, config, inputs=(), raw_inputs=(), head
     if path.exists() and not overwrite:
         raise PipelineError(f"{path}: exists; pass --overwrite to replace it")
     hdr = fits.Header() if header is None else header.copy()
-    _stamp(hdr, stage, config, inputs, raw_inputs)
+    stamp(hdr, provenance, inputs, raw_inputs)
     if bunit:
         hdr["BUNIT"] = bunit
     hdul = fits.HDUList([fits.PrimaryHDU(data, header=hdr), *extensions])
     with atomic_path(path) as tmp:
         hdul.writeto(tmp, overwrite=True, checksum=True)
     return path
-
-
-def _stamp(hdr, stage, config, inputs, raw_inputs=()):
-    """Add the provenance cards; the only place that writes them."""
-    hdr["PIPELINE"] = ("Proxy Pixel Pipeline", "software that made this file")
-    hdr["PIPEVER"] = (__version__, "pipeline version")
-    title = registry.stage(stage).title
-    hdr["STAGE"] = (stage, title)
-    hdr["DATE"] = (datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"), "UTC file creation")
-    hdr["CFGHASH"] = (config.digest(stage), "digest of the settings behind this file")
-    hdr["CFGFILE"] = (Path(config.source).name, "config file")
-    for key, value in config.values().items():
-        if key in PATH_KEYS and value is not None:
-            value = Path(value).name
-        if isinstance(value, tuple):        # a list of numbers (e.g. wavelength_solution)
-            value = "[" + ", ".join(map(repr, value)) + "]"
-        hdr[f"HIERARCH PPP {key.upper()}"] = "null" if value is None else value
-    hdr["RUNID"] = (RUN_ID, "this run of the stage")
-    for i, name in enumerate(inputs):
-        hdr[f"INPUT{i + 1}" if len(inputs) > 1 else "INPUT"] = Path(name).name
-    # Lineage: the runs that made the pipeline products among the inputs, and
-    # the bytes of the raw inputs a later stage will check.
-    parents = sorted({run for run in map(run_id, inputs) if run})
-    for i, run in enumerate(parents):
-        hdr[f"PARENT{i + 1}"] = (run, "RUNID of an input made by an earlier stage")
-    if raw_inputs:
-        hdr["INPUTSUM"] = (inputs_digest(raw_inputs), "digest of the raw input files' bytes")
-    hdr.add_history(f"Proxy Pixel Pipeline {__version__} stage {stage}: {title}")
-
-
-def run_id(path):
-    """RUNID of the stage run that wrote ``path`` (None for files this pipeline did not
-    write, even if an instrument put a RUNID keyword in them)."""
-    try:
-        header = fits.getheader(path)
-    except Exception:  # not FITS, unreadable: not a pipeline product
-        return None
-    return header.get("RUNID") if header.get("PIPELINE") == "Proxy Pixel Pipeline" else None
-
-
-def inputs_digest(paths) -> str:
-    """Short digest of the names and bytes of files (raw inputs, in order).
-
-    Lets a later stage tell that a dark frame or mask was replaced after a
-    product was made from it, whatever the files' dates.
-    """
-    return _digest(tuple((str(Path(p)), *_stat(p)) for p in paths))
-
-
-def _stat(path):
-    st = Path(path).stat()
-    return st.st_size, st.st_mtime_ns
-
-
-@functools.lru_cache(maxsize=8)
-def _digest(files) -> str:
-    # Keyed on (path, size, mtime): a stage that stamps several outputs with
-    # the same inputs reads them once.
-    h = hashlib.sha256()
-    for path, *_ in files:
-        h.update(Path(path).name.encode() + b"\0")
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 22), b""):
-                h.update(chunk)
-    return h.hexdigest()[:16]
-
-
-def parent_runs(path) -> set:
-    """RUNIDs of the stage runs whose outputs ``path`` was made from."""
-    header = fits.getheader(path)
-    return {value for key, value in header.items() if key.startswith("PARENT")}
 
 
 def _one_line(exc) -> str:

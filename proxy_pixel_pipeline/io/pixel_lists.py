@@ -7,7 +7,7 @@ frame's column count).  This pipeline accepts such a list wherever it takes a
 mask (``spectral_mask``, ``candidate_pixels``, ``exclude_pixels``), or a 2D
 FITS image (nonzero = in the list).  Every reader of these keys goes through
 :func:`read_pixels` (the spectral mask through
-:func:`~.fits_io.read_mask`), so a CSV and the equivalent FITS mask give the
+:func:`~.fitsio.read_mask`), so a CSV and the equivalent FITS mask give the
 same products.
 
 A CSV line is a non-negative integer tag (``12345``, ``12345.0`` or
@@ -15,9 +15,8 @@ A CSV line is a non-negative integer tag (``12345``, ``12345.0`` or
 may be a column name (``tag``).  A tag outside the frame or any other line is
 a one-line :class:`~.errors.PipelineError` naming the file and the line.
 
-A CSV holds no frame shape: the caller passes it, or (for callers that only
-have the path) it comes from the config's dark frames, which
-:func:`~.config.config_from_dict` records with :func:`remember_frames`.
+A CSV holds no frame shape: the caller passes it (the config's
+``pixel_list`` passes the dark frames' shape, :func:`frame_shape_of`).
 """
 
 from __future__ import annotations
@@ -29,37 +28,23 @@ import numpy as np
 
 from ..errors import PipelineError
 
-__all__ = ["is_tag_list", "read_pixels", "read_tags", "tags_of", "remember_frames", "write_tags"]
+__all__ = ["is_tag_list", "frame_shape_of", "read_pixels", "read_tags", "tags_of", "write_tags"]
 
 _TAG_SUFFIXES = (".csv", ".txt")
-
-# CSV path -> glob of frames whose shape it refers to (see remember_frames).
-_FRAMES_OF: dict = {}
-
 
 def is_tag_list(path) -> bool:
     """True when ``path`` names a CSV (or .txt) list of tags rather than a FITS mask."""
     return Path(path).suffix.lower() in _TAG_SUFFIXES
 
 
-def remember_frames(path, frames_glob):
-    """Record that the tags in ``path`` refer to frames matching ``frames_glob``.
+def frame_shape_of(frames_glob):
+    """(rows, columns) of the first frame matching ``frames_glob``, from its header only.
 
-    Lets :func:`read_pixels` decode a CSV whose caller does not know the frame
-    shape; the shape is read (headers only) when first needed.
+    A CSV of tags refers to frames of this shape (:func:`read_pixels`).
     """
-    if path is not None and is_tag_list(path):
-        _FRAMES_OF[str(Path(path))] = frames_glob
-
-
-def _remembered_shape(path):
-    frames_glob = _FRAMES_OF.get(str(Path(path)))
-    if frames_glob is None:
-        raise PipelineError(f"{path}: a CSV list of pixel tags needs the frame shape; "
-                            f"load it through a pipeline config (its dark frames give the shape)")
-    files = sorted(glob.glob(frames_glob))
+    files = sorted(glob.glob(str(frames_glob)))
     if not files:
-        raise PipelineError(f"{path}: no frame matches {frames_glob} to give the tags' frame shape")
+        raise PipelineError(f"no frame matches {frames_glob} to give the frame shape")
     from astropy.io import fits
 
     try:
@@ -69,7 +54,7 @@ def _remembered_shape(path):
     except Exception as exc:
         raise PipelineError(f"{files[0]}: cannot read FITS ({exc})") from None
     if header is None:
-        raise PipelineError(f"{files[0]}: no 2D image to give the frame shape of {path}")
+        raise PipelineError(f"{files[0]}: no 2D image to give the frame shape")
     return int(header["NAXIS2"]), int(header["NAXIS1"])
 
 
@@ -122,9 +107,9 @@ def read_pixels(path, shape=None) -> np.ndarray:
     ----------
     path : str or Path
     shape : (int, int), optional
-        Frame shape.  A FITS mask must have it; a CSV is decoded with it
-        (without it, with the shape of the frames :func:`remember_frames`
-        recorded for ``path``).
+        Frame shape.  A FITS mask is checked against it; a CSV needs it to
+        decode its tags (:func:`frame_shape_of` gives it from the frames;
+        ``Config.pixel_list`` passes the darks' shape).
 
     Raises
     ------
@@ -141,7 +126,10 @@ def read_pixels(path, shape=None) -> np.ndarray:
             raise PipelineError(f"{path}: mask shape {image.shape} differs from frame shape "
                                 f"{tuple(shape)}")
         return np.nan_to_num(image) != 0
-    shape = tuple(int(n) for n in (shape if shape is not None else _remembered_shape(path)))
+    if shape is None:
+        raise PipelineError(f"{path}: a CSV list of pixel tags needs the frame shape; read it "
+                            f"through the pipeline config (its dark frames give the shape)")
+    shape = tuple(int(n) for n in shape)
     tags = read_tags(path)
     size = shape[0] * shape[1]
     bad = np.flatnonzero(tags >= size)

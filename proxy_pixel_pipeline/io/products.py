@@ -1,23 +1,27 @@
-"""Readers of the stages' table outputs, shared by the stages, figures and score.
+"""One reader and one writer per product, shared by the stages, figures, score and tests.
 
-Kept apart from :mod:`.stages` (which imports mpi4py and so starts MPI) so
-that tools which only read results never touch MPI.
+The match table (stage 1), profile fits (stages 3-4), the cleaned Final Frame
+(stage 5), the spectra, light curves and depths (stage 6).  Kept apart from
+:mod:`..stages` (which imports mpi4py and so starts MPI) so that tools which
+only read results never touch MPI.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from astropy.io import fits
+from astropy.table import Table
 
-from ..runtime import registry
 from ..errors import PipelineError
+from ..runtime import registry
+from ..science.profiles import ProfileFits
 from .fitsio import read_image, read_table
-from ..flags import DQFlag, PixelFlag
-from ..science.infill import subtraction_noise
-from ..science.profiles import ProfileFits, bin_edges, binned_profiles, fit_final_profiles, model_frame
-from ..science.temporal import series_prediction, temporal_hits
 
-__all__ = ["read_matches", "read_spectral_mask", "read_profile_fits", "stage5_series"]
+__all__ = ["read_matches", "read_spectral_mask", "read_profile_fits", "profile_fits_hdu",
+           "FinalFrame", "Spectrum", "read_light_curves", "light_curve_hdus", "read_depths",
+           "depths_hdu"]
 
 
 def read_matches(path):
@@ -54,93 +58,160 @@ def read_profile_fits(path, extname="FITS") -> ProfileFits:
     return ProfileFits.from_table(read_table(path, extname))
 
 
-def stage5_series(cfg, layout, paths):
-    """What stage 5 works on: every frame's trace pixels, their prediction from the series,
-    noise and data-quality bits (stage 5 and its figures).
+def profile_fits_hdu(profile_fits):
+    """The ``FITS`` table extension of stage 3's and stage 4's profile fits (one row per bin)."""
+    hdu = fits.table_to_hdu(profile_fits.to_table())
+    hdu.name = "FITS"
+    return hdu
 
-    Parameters
+
+# ----------------------------------------------------------------- final/ (stage 5)
+@dataclass
+class FinalFrame:
+    """A stage-5 Final Frame (``final/<science file name>``).
+
+    Attributes
     ----------
-    cfg : Config
-    layout : Layout
-    paths : list of Path
-        The science frames.
-
-    Returns
-    -------
-    dict
-        ``final``, ``model``, ``prediction``, ``z``, ``noise`` (float32) and
-        ``dq`` (uint8), each (n_frames, n_trace_pixels); ``trace`` (flat
-        indices of the trace pixels), ``region`` (the spectral mask) and
-        ``temporal`` (whether the time-series check runs).
+    data : ndarray of float32
+        Cleaned, infilled frame (ADU).
+    err : ndarray of float32
+        One-sigma error (ADU; NaN off the trace).
+    dq : ndarray of uint8
+        Data-quality bits (:class:`~..flags.DQFlag`).
+    infilled, cosmic : ndarray of bool
+        Pixels infilled; pixels replaced as cosmic rays.
     """
-    spectral, _, table = read_matches(layout.matches)
-    region = read_spectral_mask(layout.matches)
-    trace = np.flatnonzero(region)
-    # Flags that hold in every frame, from the match table.
-    match_flags = np.zeros(region.shape, np.uint8)
-    match_flags[spectral[:, 0], spectral[:, 1]] = np.asarray(table["FLAG"])
-    static = np.zeros(region.shape, np.uint8)
-    static[(match_flags & PixelFlag.HOT) != 0] |= DQFlag.HOT.value
-    static[(match_flags & ~np.uint8(PixelFlag.HOT)) != 0] |= DQFlag.NO_PROXY.value
-    shape = (len(paths), len(trace))
-    out = {name: np.empty(shape, np.float32) for name in ("final", "model", "noise")}
-    out["dq"] = np.empty(shape, np.uint8)
-    for f, path in enumerate(paths):
-        final = read_image(layout.final_no_infill(path))
-        model = model_frame(read_profile_fits(layout.final_fits(path)), final.shape)
-        with fits.open(layout.background(path)) as hdul:
-            bkg_err = hdul["BKG_ERR"].data if "BKG_ERR" in hdul else None
-            hit = hdul["PROXYHIT"].data != 0 if "PROXYHIT" in hdul else np.zeros(region.shape, bool)
-        noise = subtraction_noise(spectral, table, region.shape, cfg.gain, cfg.read_noise, bkg_err)
-        dq = static.copy()
-        dq[hit] |= DQFlag.PROXY_HIT.value
-        dq[np.isnan(final) & (static == 0) & ~hit] |= DQFlag.EMPTY_INPUT.value
-        for name, image in (("final", final), ("model", model), ("noise", noise), ("dq", dq)):
-            out[name][f] = image.ravel()[trace]
-    temporal = cfg.temporal_sigma > 0 and len(paths) >= cfg.temporal_min_frames
-    columns = trace % region.shape[1]
-    prior = out["noise"].copy()
-    out["prediction"], out["z"], background = series_prediction(
-        out["final"], out["model"], columns, prior, cfg.gain, min_frames=cfg.temporal_min_frames)
-    if temporal and _refit_without_hits(cfg, layout, out, trace, region.shape):
-        out["prediction"], out["z"], background = series_prediction(
-            out["final"], out["model"], columns, prior, cfg.gain,
-            min_frames=cfg.temporal_min_frames)
-    out["noise"][:] = background            # measured along the series (see temporal)
-    out.update(region=region, trace=trace, temporal=temporal)
-    return out
+
+    data: np.ndarray
+    err: np.ndarray
+    dq: np.ndarray
+    infilled: np.ndarray
+    cosmic: np.ndarray
+
+    EXTENSIONS = ("ERR", "DQ", "INFILLED", "COSMIC")
+
+    @classmethod
+    def read(cls, path) -> "FinalFrame":
+        """Read one stage-5 file; a missing or misshapen extension is one error naming the
+        file and the stage to rerun (the one policy for every reader)."""
+        data = read_image(path)
+        rerun = registry.stage_of_output("final").script
+        with fits.open(path, memmap=False) as hdul:
+            missing = [name for name in cls.EXTENSIONS if name not in hdul]
+            if missing:
+                raise PipelineError(f"{path}: no {'/'.join(missing)} extension (made by an older "
+                                    f"stage 5); rerun {rerun}")
+            ext = {name: hdul[name].data for name in cls.EXTENSIONS}
+        if any(v.shape != data.shape for v in ext.values()):
+            raise PipelineError(f"{path}: ERR/DQ shape differs from the image's {data.shape}; "
+                                f"rerun {rerun}")
+        return cls(data, ext["ERR"].astype(np.float32), ext["DQ"].astype(np.uint8),
+                   ext["INFILLED"] != 0, ext["COSMIC"] != 0)
+
+    @classmethod
+    def check(cls, path):
+        """The extensions are there (headers only): for a stage's up-front checks."""
+        with fits.open(path, lazy_load_hdus=True) as hdul:
+            missing = [name for name in cls.EXTENSIONS[:2] if name not in {h.name for h in hdul}]
+        if missing:
+            raise PipelineError(f"{path}: no {'/'.join(missing)} extension (made by an older "
+                                f"stage 5); rerun {registry.stage_of_output('final').script}")
+
+    def extensions(self):
+        """The HDUs after the primary image (which holds :attr:`data`)."""
+        from ..flags import DQFlag, flagdoc
+
+        ext = [fits.ImageHDU(self.err, name="ERR"), fits.ImageHDU(self.dq, name="DQ"),
+               fits.ImageHDU(self.infilled.astype(np.uint8), name="INFILLED"),
+               fits.ImageHDU(self.cosmic.astype(np.uint8), name="COSMIC")]
+        ext[0].header["BUNIT"] = "adu"
+        ext[0].header["COMMENT"] = ("one-sigma uncertainty: photon noise of the predicted signal, "
+                                    "the pixel's own noise and the background's")
+        ext[1].header["FLAGDOC"] = flagdoc(DQFlag)
+        ext[2].header["COMMENT"] = "1 = empty or negative pixel infilled from the profile model"
+        ext[3].header["COMMENT"] = "1 = cosmic ray found (time series or lacosmic) and replaced"
+        return ext
 
 
-def _refit_without_hits(cfg, layout, series, trace, shape):
-    """Refit, without its time-series hits, each frame's profile in the bins that hold them.
+# -------------------------------------------------------------- spectra/ (stage 6)
+@dataclass
+class Spectrum:
+    """One frame's spectrum (``spectra/<science file name>``, extension ``SPECTRUM``).
 
-    A long cosmic-ray streak along a row of a bin enters the bin's median
-    profile, so the frame's stage-4 fit (and the prediction built on it) is
-    pulled there; the fit of those bins is made again (stage 4's own
-    function, the Median Frame fit as reference) with the hits left out.
-    Returns whether any frame was refitted; ``series["model"]`` is updated.
+    One entry per column: ``flux``/``flux_err`` (optimal extraction, ADU per
+    exposure), ``box``/``box_err`` (box sum), ``dq``
+    (:class:`~..flags.SpectrumFlag`), and the wavelength (A) when the config
+    has a ``wavelength_solution`` (None otherwise).  Readable with
+    ``specutils.Spectrum.read(path, format="tabular-fits")``.
     """
-    reference = read_profile_fits(layout.median_fits)
-    width = int(reference.column_hi[0] - reference.column_lo[0])    # the bins stage 4 used
-    width = width if width > 0 else cfg.bin_width
-    edges = bin_edges(shape[1], width)
-    refitted = False
-    for f in range(len(series["final"])):
-        z = np.full(shape, np.nan)
-        z.ravel()[trace] = series["z"][f]
-        hits = temporal_hits(z, cfg.temporal_sigma, cfg.temporal_neighbor_sigma)
-        if not hits.any():
-            continue
-        bins = np.unique(np.searchsorted(edges, np.nonzero(hits)[1], side="right") - 1)
-        frame = np.full(shape, np.nan, np.float32)
-        frame.ravel()[trace] = series["final"][f]
-        frame[hits] = np.nan
-        _, profiles = binned_profiles(frame, width)
-        fitted = fit_final_profiles(profiles, reference)
-        model = np.full(shape, np.nan)
-        model.ravel()[trace] = series["model"][f]
-        columns = np.concatenate([np.arange(edges[b], edges[b + 1]) for b in bins])
-        model[:, columns] = model_frame(fitted, shape)[:, columns]
-        series["model"][f] = model.ravel()[trace]
-        refitted = True
-    return refitted
+
+    flux: np.ndarray
+    flux_err: np.ndarray
+    box: np.ndarray
+    box_err: np.ndarray
+    dq: np.ndarray
+    wavelength: np.ndarray = None
+
+    _COLUMNS = (("FLUX", "flux"), ("FLUX_ERR", "flux_err"), ("FLUX_BOX", "box"),
+                ("FLUX_BOX_ERR", "box_err"))
+
+    def to_hdu(self, header=None):
+        """The ``SPECTRUM`` table extension (``header``: cards added to it)."""
+        from ..flags import SpectrumFlag, flagdoc
+
+        table = Table()
+        table["COLUMN"] = np.arange(len(self.flux), dtype=np.int32)
+        if self.wavelength is None:
+            table["COLUMN"].unit = "pix"        # specutils' spectral axis without wavelengths
+        else:
+            table["WAVELENGTH"] = self.wavelength
+            table["WAVELENGTH"].unit = "Angstrom"
+        for name, attr in self._COLUMNS:
+            table[name] = getattr(self, attr)
+            table[name].unit = "adu"
+        table["DQ"] = self.dq
+        hdu = fits.table_to_hdu(table)
+        hdu.name = "SPECTRUM"
+        if header is not None:
+            hdu.header.extend(header.cards)
+        hdu.header["FLAGDOC"] = (flagdoc(SpectrumFlag), "DQ bits")
+        return hdu
+
+    @classmethod
+    def read(cls, path) -> "Spectrum":
+        table = read_table(path, "SPECTRUM")
+        values = {attr: np.asarray(table[name], float) for name, attr in cls._COLUMNS}
+        wave = np.asarray(table["WAVELENGTH"], float) if "WAVELENGTH" in table.colnames else None
+        return cls(dq=np.asarray(table["DQ"], int), wavelength=wave, **values)
+
+
+# ------------------------------------------------- light_curves.fits, transit_depths.fits
+def read_light_curves(path):
+    """``LIGHTCURVES`` (one row per frame) and ``CHANNELS`` (one row per channel) of a
+    ``light_curves.fits``, as astropy Tables."""
+    return read_table(path, "LIGHTCURVES"), read_table(path, "CHANNELS")
+
+
+def light_curve_hdus(light_curves, channels):
+    """The ``LIGHTCURVES`` and ``CHANNELS`` extensions of ``light_curves.fits``."""
+    lc_hdu = fits.table_to_hdu(light_curves)
+    lc_hdu.name = "LIGHTCURVES"
+    lc_hdu.header["COMMENT"] = ("fluxes normalised by the out-of-transit median (all frames "
+                                "without a model)")
+    ch_hdu = fits.table_to_hdu(channels)
+    ch_hdu.name = "CHANNELS"
+    ch_hdu.header["COMMENT"] = "COLUMN_LO..COLUMN_HI inclusive"
+    return [lc_hdu, ch_hdu]
+
+
+def read_depths(path):
+    """``DEPTHS`` of a ``transit_depths.fits`` (one row per channel, ``white`` first)."""
+    return read_table(path, "DEPTHS")
+
+
+def depths_hdu(depths, transit_model):
+    """The ``DEPTHS`` extension of ``transit_depths.fits``."""
+    hdu = fits.table_to_hdu(depths)
+    hdu.name = "DEPTHS"
+    hdu.header["TMODEL"] = (transit_model, "transit model of the fit")
+    return hdu

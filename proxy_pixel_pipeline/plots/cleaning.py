@@ -17,9 +17,10 @@ from scipy import ndimage
 
 from ..io.fitsio import read_image
 from ..flags import DQFlag
-from ..science.infill import error_model
+from ..science.noise import error_model
 from ..runtime.layout import Layout
-from ..io.products import read_spectral_mask, stage5_series
+from ..io.products import FinalFrame, read_spectral_mask
+from ..stages.series import stage5_series
 from .drawing import (BAD_COLOUR, XLABEL, new_figure, outline, scalar_mappable, show, trace_rows,
                       zscale)
 from .inputs import FigureSpec
@@ -56,12 +57,9 @@ def rebuild_infill(final_no_infill, final):
         Stage 5's data-quality bits (:class:`~proxy_pixel_pipeline.flags.DQFlag`).
     """
     before = read_image(final_no_infill)
-    with fits.open(final) as hdul:
-        cleaned = hdul[0].data.astype(np.float32)
-        infilled = hdul["INFILLED"].data.astype(bool)
-        cosmic = hdul["COSMIC"].data.astype(bool)
-        dq = (hdul["DQ"].data.astype(np.int64) if "DQ" in hdul
-              else np.where(cosmic, int(DQFlag.COSMIC_LACOSMIC), 0))
+    frame = FinalFrame.read(final)
+    cleaned, infilled, cosmic = frame.data, frame.infilled, frame.cosmic
+    dq = frame.dq.astype(np.int64)
     filled = cleaned.copy()
     restore = cosmic & np.isfinite(before)
     filled[restore] = before[restore]
@@ -185,7 +183,7 @@ def plot_cosmic_series(config, frame_index=None, out_dir=None) -> Path:
     The pixel is the brightest trace pixel found along the time series in
     the chosen frame (else in any frame).  Top: its Final Frame value in
     every frame (before stage 5), the series' prediction
-    (:func:`~proxy_pixel_pipeline.science.temporal.series_prediction`, made as stage 5
+    (:func:`~proxy_pixel_pipeline.science.series.series_prediction`, made as stage 5
     makes it) with its ``temporal_sigma`` band, the frames flagged by the time
     series (blue) and by L.A.Cosmic (magenta).  Bottom: the z-scores against
     the threshold.

@@ -29,7 +29,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..science import lightcurves as lc
 from ..errors import PipelineError
-from ..io.fitsio import read_table
+from ..io.products import Spectrum, read_depths, read_light_curves
 from ..flags import SpectrumFlag
 from .drawing import XLABEL, colormap, new_figure
 from .inputs import FigureSpec, stage_script
@@ -87,11 +87,10 @@ def plot_spectrum(config, frame_index=None, out_dir=None) -> Path:
         ``spectrum.png``.
     """
     run = SPECTRUM.open(config, frame_index, out_dir)
-    table = read_table(run.paths["spectra"], "SPECTRUM")
-    x, xlabel = _spectral_axis(table)
-    flux, flux_err = (np.asarray(table[k], float) for k in ("FLUX", "FLUX_ERR"))
-    box, box_err = (np.asarray(table[k], float) for k in ("FLUX_BOX", "FLUX_BOX_ERR"))
-    dq = np.asarray(table["DQ"], int)
+    spectrum = Spectrum.read(run.paths["spectra"])
+    x, xlabel = _spectral_axis(spectrum)
+    flux, flux_err, box, box_err = spectrum.flux, spectrum.flux_err, spectrum.box, spectrum.box_err
+    dq = spectrum.dq
     few = (dq & int(FEW_PIXELS)) != 0
     rejected = (dq & int(SpectrumFlag.REJECTED)) != 0
     name = run.science.name
@@ -144,7 +143,7 @@ def plot_spectrum(config, frame_index=None, out_dir=None) -> Path:
 def _light_curves(run):
     """``LIGHTCURVES`` and ``CHANNELS`` of the run's light_curves.fits."""
     path = run.paths["light_curves"]
-    return read_table(path, "LIGHTCURVES"), read_table(path, "CHANNELS")
+    return read_light_curves(path)
 
 
 def _time_axis(cfg, times):
@@ -253,7 +252,7 @@ def _fitted_white(run, lcs):
     if not layout.transit_depths.is_file():
         raise PipelineError(f"{layout.transit_depths}: missing; run "
                             f"{stage_script('transit_depths')} first")
-    stored = read_table(layout.transit_depths, "DEPTHS")
+    stored = read_depths(layout.transit_depths)
     depth = float(stored["DEPTH"][0])
     if not np.isclose(fit.depth, depth, rtol=1e-6, atol=1e-9, equal_nan=True):
         raise PipelineError(f"{layout.transit_depths}: white depth {depth:.6g} but the light "
@@ -368,7 +367,7 @@ def plot_transmission_spectrum(config, out_dir=None) -> Path:
         ``transmission_spectrum.png``.
     """
     run = TRANSMISSION_SPECTRUM.open(config, out_dir=out_dir)
-    depths = read_table(run.paths["transit_depths"], "DEPTHS")
+    depths = read_depths(run.paths["transit_depths"])
     names = [str(c).strip() for c in depths["CHANNEL"]]
     white = names.index("white") if "white" in names else None
     chans = np.array([i for i, n in enumerate(names) if n != "white"], int)

@@ -29,7 +29,7 @@ def stage_main(stage, description, run=None, argv=None):
     description : str
         ``--help`` text.
     run : callable(cfg, comm, overwrite), optional
-        Runner to call instead of the registry's (tests use this).
+        Called instead of the registry's runner class (tests use this).
     argv : list of str, optional
         Arguments (default ``sys.argv[1:]``).
 
@@ -68,7 +68,8 @@ def stage_main(stage, description, run=None, argv=None):
     try:
         cfg = load_config(args.config)
         log.info("stage %d on %d rank(s), config %s", stage, comm.size, args.config)
-        run = run or registry.stage(stage).load_runner()
+        run = run or (lambda cfg, comm, overwrite:
+                      registry.stage(stage).load_runner()(cfg, comm, overwrite).run())
         # Rank 0 does all file work: it alone holds the output folder's lock.
         with output_lock(cfg.output_dir, stage) if comm.rank == 0 else contextlib.nullcontext():
             run(cfg, comm, overwrite=args.overwrite)

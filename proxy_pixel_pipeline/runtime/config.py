@@ -24,7 +24,9 @@ import yaml
 
 from . import registry
 from ..errors import PipelineError
-from ..io.pixel_lists import remember_frames
+from ..io.fitsio import read_mask
+from ..io.pixel_lists import frame_shape_of, read_pixels
+from ..io.provenance import Provenance, new_run_id
 from .settings import SETTINGS, by_name, keys_of_stage, path_keys
 
 __all__ = ["Config", "load_config", "config_from_dict", "PATH_KEYS"]
@@ -53,7 +55,36 @@ class _ConfigMethods:
         """Sorted science frame files; error naming the key if the glob is empty."""
         return _expand("science_frames", self.science_frames)
 
+    def frame_shape(self) -> tuple:
+        """(rows, columns) of the frames, from the first dark's header (a CSV pixel list's
+        tags refer to it)."""
+        return frame_shape_of(self.dark_frames)
+
+    def pixel_list(self, key, shape=None):
+        """The pixel list of ``key`` (``spectral_mask``, ``candidate_pixels``,
+        ``exclude_pixels``) as a bool image of the frame ``shape`` (default: the darks'),
+        or None when the key is null."""
+        path = getattr(self, key)
+        if path is None:
+            return None
+        shape = self.frame_shape() if shape is None else shape
+        return read_mask(path, shape) if key == "spectral_mask" else read_pixels(path, shape)
+
     # ------------------------------------------------------------ provenance
+    def provenance(self, stage: int, runid=None) -> Provenance:
+        """What every file a run of ``stage`` writes records about it (:mod:`..io.provenance`):
+        the stage, every setting (paths by file name), their digest and the run's RUNID."""
+        settings = {}
+        for key, value in self.values().items():
+            if key in PATH_KEYS and value is not None:
+                value = Path(value).name
+            if isinstance(value, tuple):        # a list of numbers (e.g. wavelength_solution)
+                value = "[" + ", ".join(map(repr, value)) + "]"
+            settings[key] = "null" if value is None else value
+        return Provenance(stage=stage, title=registry.stage(stage).title,
+                          digest=self.digest(stage), config_file=Path(self.source).name,
+                          settings=settings, runid=runid or new_run_id())
+
     def values(self, keys=None) -> dict:
         """The YAML-level settings (all, or only ``keys``) as a plain dict."""
         names = [s.name for s in SETTINGS] if keys is None else keys
@@ -150,8 +181,6 @@ def config_from_dict(raw: dict, base=".", source="<dict>") -> Config:
         if values.get(key) is not None:
             values[key] = os.path.normpath(base / Path(values[key]).expanduser())
     _check_paths(source, values)
-    for key in PIXEL_LIST_KEYS:          # a CSV of tags takes the frame shape from the darks
-        remember_frames(values.get(key), values["dark_frames"])
     return Config(**values, source=source, as_written=written)
 
 

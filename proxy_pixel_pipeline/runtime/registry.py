@@ -1,17 +1,18 @@
 """The pipeline's stages, declared once.
 
 Each :class:`Stage` says what the stage is (number, script, title), what runs
-it, which earlier stages' products it reads, and what it writes under
-``output_dir``.  Everything else is derived from this table: the stage names in
+it, which earlier products (by output name) and raw inputs it reads, and what
+it writes under ``output_dir``.  Everything else is derived from this table: the stage names in
 the FITS headers, the per-stage configuration digests (a stage's own settings,
-see :mod:`.settings`, plus the digests of the stages it reads), the "rerun
+see :mod:`.settings`, plus the digests of the stages it reads), the lineage
+checks and provenance of :class:`~proxy_pixel_pipeline.stages.base.StageRunner`, the "rerun
 N_Script.py" hints, the output folders (:class:`~.layout.Layout`), the figures'
 requirements, the Makefile's and the Slurm example's stage lists
 (``python -m proxy_pixel_pipeline.runtime.registry`` prints the scripts in order).
 
-Adding a stage: a :class:`Stage` here, its runner in :mod:`.stages`, its
-science module, a thin top-level script, its settings in :mod:`.settings`, and
-its docs.  This module imports nothing heavy (no MPI), so that tools which only
+Adding a stage: a :class:`Stage` here, its runner class in
+:mod:`proxy_pixel_pipeline.stages`, its science module, a thin top-level
+script, its settings in :mod:`.settings`, and its docs.  This module imports nothing heavy (no MPI), so that tools which only
 read results can use it.
 """
 
@@ -61,10 +62,15 @@ class Stage:
     title : str
         Short description (the ``STAGE`` header card's comment).
     runner : str
-        ``module:function`` of the runner, ``run(cfg, comm, overwrite)``,
+        ``module:Class`` of its :class:`~proxy_pixel_pipeline.stages.base.StageRunner`,
         imported only when the stage runs (it imports mpi4py).
-    reads : tuple of int
-        Stages whose products this stage reads (its digest includes theirs).
+    inputs : tuple of str
+        The earlier stages' outputs it reads, by :class:`Output` name, in the
+        order its lineage is checked (the first stale one is named).
+    raw : tuple of str
+        The raw inputs it reads (``darks``, ``spectral_mask``, ``pixel_lists``,
+        ``science``): a product recording their bytes (``INPUTSUM``) is stale
+        when they change.
     outputs : tuple of Output
         What it writes under ``output_dir``.
     """
@@ -73,46 +79,55 @@ class Stage:
     script: str
     title: str
     runner: str
-    reads: tuple
+    inputs: tuple
+    raw: tuple
     outputs: tuple
 
-    def load_runner(self):
-        """The runner function (imports the stage's module, and so MPI)."""
-        module, _, function = self.runner.partition(":")
-        return getattr(importlib.import_module(module), function)
+    @property
+    def reads(self) -> tuple:
+        """Stages whose products this stage reads (its digest includes theirs), derived
+        from :attr:`inputs`."""
+        return tuple(sorted({stage_of_output(name).number for name in self.inputs}))
 
+    def load_runner(self):
+        """The runner class (imports the stage's module, and so MPI)."""
+        module, _, name = self.runner.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+_PKG = "proxy_pixel_pipeline.stages"
 
 STAGES = (
-    Stage(1, "1_Proxy_Matches.py", "proxy matches", "proxy_pixel_pipeline.stages.matches:run",
-          reads=(),
+    Stage(1, "1_Proxy_Matches.py", "proxy matches", f"{_PKG}.matches:ProxyMatches",
+          inputs=(), raw=("darks", "spectral_mask", "pixel_lists"),
           outputs=(Output("matches", "proxy_matches.fits", False,
                           "match table (MATCHES), pixel flags (PIXFLAGS), spectral mask (SPECMASK)"),
                    Output("checkpoints", ".checkpoints/proxy_matches", False,
                           "finished blocks of an interrupted run (removed when done)"))),
-    Stage(2, "2_Frames.py", "background and final frames", "proxy_pixel_pipeline.stages.final_frames:run",
-          reads=(1,),
+    Stage(2, "2_Frames.py", "background and final frames", f"{_PKG}.final_frames:FinalFrames",
+          inputs=("matches",), raw=("science",),
           outputs=(Output("background", "background", True,
                           "Background Frame (BKG_ERR extension with K > 1 proxies)"),
                    Output("final_no_infill", "final_no_infill", True,
                           "Final Frame = Science - Background, before infill"))),
-    Stage(3, "3_Median_Fits.py", "median frame fits", "proxy_pixel_pipeline.stages.median_fits:run",
-          reads=(2,),
+    Stage(3, "3_Median_Fits.py", "median frame fits", f"{_PKG}.median_fits:MedianFits",
+          inputs=("final_no_infill", "matches"), raw=(),
           outputs=(Output("median_frame", "median_frame.fits", False,
                           "Median Frame of the Final Frames (background-subtracted, as the "
                           "original code)"),
                    Output("median_fits", "median_fits.fits", False,
                           "double-Gaussian fits of the Median Frame's column bins (FITS, PROFILES)"))),
-    Stage(4, "4_Final_Fits.py", "final frame fits", "proxy_pixel_pipeline.stages.final_fits:run",
-          reads=(2, 3),
+    Stage(4, "4_Final_Fits.py", "final frame fits", f"{_PKG}.final_fits:FinalFits",
+          inputs=("final_no_infill", "median_fits", "matches"), raw=(),
           outputs=(Output("final_fits", "final_fits", True,
                           "fits of one Final Frame's column bins (FITS)"),)),
-    Stage(5, "5_Infill.py", "infill and cosmic-ray removal", "proxy_pixel_pipeline.stages.cleaning:run",
-          reads=(1, 2, 4),
+    Stage(5, "5_Infill.py", "infill and cosmic-ray removal", f"{_PKG}.cleaning:Cleaning",
+          inputs=("matches", "final_no_infill", "background", "final_fits", "median_fits"), raw=(),
           outputs=(Output("final", "final", True,
-                          "infilled, cosmic-ray cleaned Final Frame (INFILLED, COSMIC)"),)),
+                          "infilled, cosmic-ray cleaned Final Frame (ERR, DQ, INFILLED, COSMIC)"),)),
     Stage(6, "6_Spectra.py", "spectra, light curves and transit depths",
-          "proxy_pixel_pipeline.stages.spectra:run",
-          reads=(1, 4, 5),
+          f"{_PKG}.spectra:Spectra",
+          inputs=("matches", "final_fits", "final"), raw=(),
           outputs=(Output("spectra", "spectra", True,
                           "optimal and box spectrum of one frame (SPECTRUM)"),
                    Output("light_curves", "light_curves.fits", False,

@@ -17,7 +17,6 @@ import shutil
 from pathlib import Path
 
 from .. import __version__
-from ..io import fitsio as fits_io
 from . import registry
 from ..io.atomic import write_text
 from .checkpoint import run_key
@@ -61,6 +60,9 @@ class StagedOutputs:
     ----------
     layout : Layout
         Where the stage writes (inside the staging folder).
+    provenance : Provenance
+        What every output of this run records (set by :meth:`begin`: a
+        resumed run keeps the RUNID of the run it continues).
     """
 
     def __init__(self, cfg, stage, inputs=(), science_paths=(), skip=()):
@@ -71,6 +73,8 @@ class StagedOutputs:
         self.layout = Layout(self.root)
         self.science_paths = list(science_paths)
         self.key = run_key(__version__, cfg.digest(stage), files=[*inputs, *self.science_paths])
+        self.cfg = cfg
+        self.provenance = cfg.provenance(stage)
 
     def begin(self, overwrite=False) -> bool:
         """Prepare the staging folder; resume an interrupted run of the same key.
@@ -92,14 +96,15 @@ class StagedOutputs:
         recorded = self._recorded()
         same = recorded.get("key") == self.key
         if same and (self.root / _COMMITTING).exists():
-            fits_io.RUN_ID = recorded["runid"]
+            self.provenance = self.cfg.provenance(self.stage, recorded["runid"])
             log.info("completing the swap of an earlier run's outputs")
             self._move_all()
             return True
         pairs = self._pairs()
         refuse_overwrite([final for _, final in pairs], overwrite)
         if same:
-            fits_io.RUN_ID = recorded["runid"]        # one RUNID for all of this run's files
+            # one RUNID for all of this run's files
+            self.provenance = self.cfg.provenance(self.stage, recorded["runid"])
             n = sum(Path(staged).is_file() for staged, _ in pairs)
             if n:
                 log.info("resuming: %d of %d outputs done in an earlier run", n, len(pairs))
@@ -108,7 +113,7 @@ class StagedOutputs:
             log.info("discarding the unfinished outputs of a run with other inputs or settings")
             shutil.rmtree(self.root)
         self.root.mkdir(parents=True)
-        write_text(self.root / _KEY_FILE, json.dumps({"key": self.key, "runid": fits_io.RUN_ID}))
+        write_text(self.root / _KEY_FILE, json.dumps({"key": self.key, "runid": self.provenance.runid}))
         return False
 
     def frame_done(self, science) -> bool:

@@ -3,7 +3,7 @@
 Per-pixel noise ``sigma = sqrt((BG - bias)/gain + SIG/gain +
 (read_noise/gain)**2)`` ADU (shot noise of dark and signal, read noise; truth
 header GAIN, RDNOISE, BIAS; negative terms count as 0), i.e. stage 5's
-:func:`~proxy_pixel_pipeline.science.infill.error_model` of the true signal with the
+:func:`~proxy_pixel_pipeline.science.noise.error_model` of the true signal with the
 pixel's true dark and read noise as the background noise.  Truth CR pixels:
 in-trace, not missing, ``CR > cr_nsigma * sigma`` (default 5: fainter
 deposits are lost in the noise).  Non-CR pixels: in-trace, not missing,
@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..flags import DQFlag
-from ..science.infill import error_model
+from ..science.noise import error_model
 from .inputs import stage_number
 from .stats import as_float
 

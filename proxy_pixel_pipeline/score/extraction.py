@@ -28,12 +28,12 @@ Definitions (``spectra`` section; notation of :mod:`proxy_pixel_pipeline.score`)
 from __future__ import annotations
 
 import numpy as np
-from astropy.io import fits
 
 from ..science import lightcurves as lc
 from ..runtime import registry
 from ..science.extraction import normalise_profile, optimal_extract
 from ..io.fitsio import read_image
+from ..io.products import Spectrum, read_depths, read_light_curves
 from ..flags import SpectrumFlag
 from .stats import as_float, robust_std
 
@@ -71,18 +71,18 @@ def spectra_section(run, notes) -> dict:
     true_flux = np.asarray(truth.tables["SPECTRUM"]["FLUX_E"], float) / truth.gain
     pulls, bias, box_pulls, box_bias = [], [], [], []
     for p, s in zip(paths, scale):
-        t = fits.getdata(layout.spectra(p), "SPECTRUM")
-        good = (t["DQ"] & int(SpectrumFlag.LOW_WEIGHT | SpectrumFlag.NO_DATA)) == 0
+        t = Spectrum.read(layout.spectra(p))
+        good = (t.dq & int(SpectrumFlag.LOW_WEIGHT | SpectrumFlag.NO_DATA)) == 0
         good &= true_flux > 0
         f_true = s * true_flux[good]
-        pulls.append((t["FLUX"][good] - f_true) / t["FLUX_ERR"][good])
-        bias.append(t["FLUX"][good] / f_true - 1)
-        box_pulls.append((t["FLUX_BOX"][good] - f_true) / t["FLUX_BOX_ERR"][good])
-        box_bias.append(t["FLUX_BOX"][good] / f_true - 1)
+        pulls.append((t.flux[good] - f_true) / t.flux_err[good])
+        bias.append(t.flux[good] / f_true - 1)
+        box_pulls.append((t.box[good] - f_true) / t.box_err[good])
+        box_bias.append(t.box[good] / f_true - 1)
     pulls, bias = np.concatenate(pulls), np.concatenate(bias)
     box_pulls, box_bias = np.concatenate(box_pulls), np.concatenate(box_bias)
 
-    lcs = fits.getdata(layout.light_curves, "LIGHTCURVES")
+    lcs, _ = read_light_curves(layout.light_curves)
     order = [names.index(str(n).strip()) for n in lcs["FILE"]]
     oot = ~transit[order]
     times = np.asarray(lcs["TIME"], float)
@@ -104,7 +104,7 @@ def spectra_section(run, notes) -> dict:
            "white_box_scatter_over_oracle": scatter["WHITE_BOX"] / o_scatter,
            "injected": truth.depth}
     if layout.transit_depths.is_file() and cfg.transit_model != "none":
-        d = fits.getdata(layout.transit_depths, "DEPTHS")
+        d = read_depths(layout.transit_depths)
         o_depth = lc.transit_depth(cfg, times, o_white)
         chan_pulls = (np.asarray(d["DEPTH"][1:], float) - truth.depth) / np.asarray(d["DEPTH_ERR"][1:], float)
         chan_pulls = chan_pulls[np.isfinite(chan_pulls)]

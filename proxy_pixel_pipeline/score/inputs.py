@@ -29,10 +29,10 @@ from astropy.io import fits
 
 from ..runtime import registry
 from ..errors import PipelineError
-from ..io.fitsio import read_image, read_mask
+from ..io.fitsio import read_image
 from ..science.background import combine_proxies
 from ..runtime.layout import Layout
-from ..io.products import read_matches
+from ..io.products import FinalFrame, read_matches
 from ..science.profiles import bin_edges
 from .truth import read_truth
 
@@ -179,25 +179,16 @@ def same_shape(image, mask, path, whose="spectral mask's"):
 
 
 def read_stage5(path):
-    """Cleaned frame (float64), INFILLED and COSMIC masks (bool) and DQ bits of a stage-5 file.
-
-    Files without ``DQ`` (made before it existed) give zero bits.
+    """Cleaned frame (float64), INFILLED and COSMIC masks (bool) and DQ bits of a stage-5 file
+    (:class:`~..io.products.FinalFrame`).
 
     Raises
     ------
     PipelineError
         Unreadable, or without those extensions.
     """
-    try:
-        with fits.open(path, memmap=False) as hdul:
-            image = np.asarray(hdul[0].data, np.float64)
-            infilled = np.asarray(hdul["INFILLED"].data) != 0
-            cosmic = np.asarray(hdul["COSMIC"].data) != 0
-            dq = (np.asarray(hdul["DQ"].data, np.int64) if "DQ" in hdul
-                  else np.zeros(image.shape, np.int64))
-    except (KeyError, OSError) as exc:
-        raise PipelineError(f"{path}: cannot read stage 5 output ({exc})") from None
-    return image, infilled, cosmic, dq
+    frame = FinalFrame.read(path)
+    return frame.data.astype(np.float64), frame.infilled, frame.cosmic, frame.dq.astype(np.int64)
 
 
 def stage_files(paths, notes, output):
@@ -300,7 +291,7 @@ class RunInputs:
         self.names = [Path(p).name for p in self.science]
         self.transit, self.flux_scale = self.truth.frames_of(self.names)
         self.throughput = self.truth.throughput_of(self.names)
-        self.mask = read_mask(cfg.spectral_mask)
+        self.mask = cfg.pixel_list("spectral_mask")
         self.edges = bin_edges(self.mask.shape[1], cfg.bin_width)
         self.stage2_paths = stage_files([self.layout.final_no_infill(p) for p in self.science],
                                         self.notes, "final_no_infill")

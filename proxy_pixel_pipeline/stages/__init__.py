@@ -1,6 +1,7 @@
-"""The five stages wired to files and MPI ranks; each module has one ``run``.
+"""The stage runners: each stage's declaration (:mod:`..runtime.registry`) wired to files
+and MPI ranks on the stage base (:mod:`.base`).
 
-The science lives in the modules one level up (:mod:`..matching`,
-:mod:`..frames`, :mod:`..profiles`, :mod:`..infill`); these modules read the
-inputs on rank 0, spread the work over the ranks, and write the outputs.
+A runner reads its inputs on rank 0, spreads the work over the ranks and writes
+the outputs; the science is in :mod:`..science`.  :mod:`.series` (stage 5's
+series, shared with its figures) imports no MPI.
 """

@@ -11,73 +11,53 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-from ..io.fitsio import check_frames, read_image, write_fits
-from ..runtime.layout import Layout
-from ..runtime.logs import get_logger
-from ..io.products import read_profile_fits, read_spectral_mask
 from ..flags import FitFlag
+from ..io.fitsio import read_image
+from ..io.products import read_profile_fits, read_spectral_mask
 from ..science.profiles import ProfileFits, binned_profiles, fit_final_profiles
-from ..runtime.staging import StagedOutputs
-from .common import check_previous, map_frames
+from .base import FrameStage
 from .median_fits import fits_to_records, records_to_fits, summarize
 
-__all__ = ["run"]
+__all__ = ["FinalFits"]
 
 
-def run(cfg, comm, overwrite=False):
-    """Run stage 4.
+class FinalFits(FrameStage):
+    """Stage 4: the double-Gaussian fits of every Final Frame's column bins."""
 
-    Parameters
-    ----------
-    cfg : Config
-    comm : MPI communicator
-    overwrite : bool
-        Replace existing outputs.
-    """
-    log = get_logger()
-    layout = Layout(cfg.output_dir)
-    paths = reference = staged = None
-    finished = False
-    if comm.rank == 0:
-        paths = cfg.science_paths()
-        for p in paths:         # stage 2 first: a stale stage 2 makes stage 3 stale too
-            check_previous(layout.final_no_infill(p), cfg, 2,
-                           made_from=[layout.matches])
-        # The Median Frame fits are made from these Final Frames (one stage-2 run).
-        check_previous(layout.median_fits, cfg, 3, made_from=[layout.final_no_infill(paths[0])])
-        check_frames(map(layout.final_no_infill, paths), read_spectral_mask(layout.matches).shape)
-        staged = StagedOutputs(cfg, 4, science_paths=paths,
-                               inputs=[layout.median_fits, *map(layout.final_no_infill, paths)])
-        finished = staged.begin(overwrite)
-        reference = fits_to_records(read_profile_fits(layout.median_fits))
-    if comm.bcast(finished):
-        return
-    paths = comm.bcast(paths)
-    reference = records_to_fits(comm.bcast(reference))
-    empty = fits_to_records(ProfileFits.empty(len(reference)))
+    number = 4
 
-    def read(i):
-        return read_image(layout.final_no_infill(paths[i]))
+    def check(self):
+        self.check_frames(map(self.layout.final_no_infill, self.science),
+                          read_spectral_mask(self.layout.matches).shape)
 
-    def compute(stack):
-        out = np.empty((len(stack), len(reference)), empty.dtype)
+    def prepare(self):
+        reference = None
+        if self.rank0:
+            reference = fits_to_records(read_profile_fits(self.layout.median_fits))
+        self.reference = records_to_fits(self.comm.bcast(reference))
+        self.empty = fits_to_records(ProfileFits.empty(len(self.reference)))
+
+    def read_frame(self, i):
+        return read_image(self.layout.final_no_infill(self.science[i]))
+
+    def process_frames(self, stack):
+        out = np.empty((len(stack), len(self.reference)), self.empty.dtype)
         for k, frame in enumerate(stack):
-            _, profiles = binned_profiles(frame, cfg.bin_width)
-            out[k] = fits_to_records(fit_final_profiles(profiles, reference))
+            _, profiles = binned_profiles(frame, self.cfg.bin_width)
+            out[k] = fits_to_records(fit_final_profiles(profiles, self.reference))
         return {"fits": out}
 
-    def write(i, out):
+    def write_frame(self, i, out):
         result = records_to_fits(out["fits"])
-        log.debug("%s: %s", paths[i].name, summarize(result))
+        self.log.debug("%s: %s", self.science[i].name, summarize(result))
         hdu = fits.table_to_hdu(result.to_table())
         hdu.name = "FITS"
         hdr = fits.Header()
-        hdr["BINWIDTH"] = (cfg.bin_width, "columns per bin")
-        hdr["NFALLBCK"] = (int(np.count_nonzero(result.flag & FitFlag.FALLBACK)), "bins using the scaled median fit")
-        write_fits(staged.layout.final_fits(paths[i]), None, stage=4, config=cfg, header=hdr,
-                   inputs=[layout.final_no_infill(paths[i]), layout.median_fits], extensions=[hdu])
+        hdr["BINWIDTH"] = (self.cfg.bin_width, "columns per bin")
+        hdr["NFALLBCK"] = (int(np.count_nonzero(result.flag & FitFlag.FALLBACK)),
+                           "bins using the scaled median fit")
+        self.write("final_fits", frame=self.science[i], header=hdr, extensions=[hdu])
 
-    map_frames(comm, len(paths), read, compute, write, done=lambda i: staged.frame_done(paths[i]))
-    if comm.rank == 0:
-        staged.commit()
-        log.info("wrote %d final-frame fit tables under %s", len(paths), layout.root / "final_fits")
+    def finish(self):
+        self.log.info("wrote %d final-frame fit tables under %s", len(self.science),
+                      self.layout.root / "final_fits")

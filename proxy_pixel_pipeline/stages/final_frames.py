@@ -20,121 +20,100 @@ import warnings
 import numpy as np
 from astropy.io import fits
 
-from ..io.fitsio import (check_frames, header_values, observation_header, read_image, read_mask,
-                       write_fits)
-from ..science.background import background_frame, final_frame, proxy_hits
-from ..runtime.layout import Layout
-from ..runtime.logs import get_logger
-from ..runtime.parallel import bcast_array
+from ..io.fitsio import header_values, read_image
 from ..io.products import read_matches
-from ..runtime.staging import StagedOutputs
-from .common import check_previous, map_frames, match_inputs
+from ..runtime.parallel import bcast_array
+from ..science.background import background_frame, final_frame, proxy_hits
+from .base import FrameStage
 
-__all__ = ["run"]
+__all__ = ["FinalFrames"]
 
 
-def run(cfg, comm, overwrite=False):
-    """Run stage 2 over all science frames.
+class FinalFrames(FrameStage):
+    """Stage 2: Background Frame and Final Frame of every science frame."""
 
-    Parameters
-    ----------
-    cfg : Config
-    comm : MPI communicator
-    overwrite : bool
-        Replace existing output frames.
-    """
-    log = get_logger()
-    layout = Layout(cfg.output_dir)
-    science_paths = spectral = proxy = shape = offsets = n_darks = level_bias = staged = None
-    proxy_flat = hit_pixels = None                      # rank 0 only
-    finished = False
-    if comm.rank == 0:
-        # Every input checked before anything is written.
-        check_previous(layout.matches, cfg, 1, raw_inputs=match_inputs(cfg))
-        science_paths = cfg.science_paths()
-        shape = read_mask(cfg.spectral_mask).shape
-        check_frames(science_paths, shape)
-        staged = StagedOutputs(cfg, 2, inputs=[layout.matches], science_paths=science_paths)
-        finished = staged.begin(overwrite)
-    if comm.bcast(finished):
-        return
-    if comm.rank == 0:
-        spectral, proxy, table = read_matches(layout.matches)
-        res_median, n_samples = (np.asarray(table[c], float).reshape(proxy.shape[:2])
-                                 for c in ("RES_MEDIAN", "N_SAMPLES"))
-        has = proxy[..., 0] >= 0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)   # pixels without any proxy: NaN
-            n_darks = np.nanmedian(np.where(has, n_samples, np.nan), axis=1)
-            level_bias = np.nanmean(np.where(has, res_median, np.nan), axis=1)
-        if cfg.proxy_offset:
-            offsets, level_bias = res_median, np.zeros_like(level_bias)
-        log.info("%d science frames, %d spectral pixels, %d proxies each",
-                 len(science_paths), len(spectral), proxy.shape[1])
-        _warn_if_beyond_dark_temperatures(layout.matches, science_paths, cfg.ccdtemp_key, log)
-        proxy_flat = np.where(has, np.ravel_multi_index(
-            (np.where(has, proxy[..., 0], 0), np.where(has, proxy[..., 1], 0)), shape), -1)
-        hit_pixels = _find_proxy_hits(cfg, science_paths, proxy_flat, table, log)
-    science_paths = comm.bcast(science_paths)
-    spectral = bcast_array(comm, spectral)
-    proxy = bcast_array(comm, proxy)
-    if cfg.proxy_offset:
-        offsets = bcast_array(comm, offsets)
-    n_darks = bcast_array(comm, n_darks)
-    level_bias = bcast_array(comm, level_bias)
-    shape = comm.bcast(shape)
+    number = 2
 
-    def read(i):
-        image = read_image(science_paths[i], cfg.missing_value)   # shape checked up front
-        image.ravel()[hit_pixels[i]] = np.nan        # proxies hit by a cosmic ray here: dropped
+    def check(self):
+        self.shape = self.cfg.pixel_list("spectral_mask").shape
+        self.check_frames(self.science, self.shape)
+
+    def prepare(self):
+        cfg, comm, log = self.cfg, self.comm, self.log
+        spectral = proxy = offsets = n_darks = level_bias = shape = None
+        self.proxy_flat = self.hit_pixels = None                      # rank 0 only
+        if self.rank0:
+            spectral, proxy, table = read_matches(self.layout.matches)
+            shape = self.shape
+            res_median, n_samples = (np.asarray(table[c], float).reshape(proxy.shape[:2])
+                                     for c in ("RES_MEDIAN", "N_SAMPLES"))
+            has = proxy[..., 0] >= 0
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)   # pixels without any proxy: NaN
+                n_darks = np.nanmedian(np.where(has, n_samples, np.nan), axis=1)
+                level_bias = np.nanmean(np.where(has, res_median, np.nan), axis=1)
+            if cfg.proxy_offset:
+                offsets, level_bias = res_median, np.zeros_like(level_bias)
+            log.info("%d science frames, %d spectral pixels, %d proxies each",
+                     len(self.science), len(spectral), proxy.shape[1])
+            _warn_if_beyond_dark_temperatures(self.layout.matches, self.science, cfg.ccdtemp_key, log)
+            self.proxy_flat = np.where(has, np.ravel_multi_index(
+                (np.where(has, proxy[..., 0], 0), np.where(has, proxy[..., 1], 0)), shape), -1)
+            self.hit_pixels = _find_proxy_hits(cfg, self.science, self.proxy_flat, table, log)
+        self.spectral = bcast_array(comm, spectral)
+        self.proxy = bcast_array(comm, proxy)
+        self.offsets = bcast_array(comm, offsets) if cfg.proxy_offset else None
+        self.n_darks = bcast_array(comm, n_darks)
+        self.level_bias = bcast_array(comm, level_bias)
+        self.shape = comm.bcast(shape)
+        # A pixel is never quieter than its read noise plus rounding to integer ADU.
+        self.noise_floor = float(np.hypot(cfg.read_noise / cfg.gain, np.sqrt(1 / 12)))
+        # One proxy has no spread to measure: no error frame to compute, gather or write.
+        self.with_error = self.proxy.shape[1] > 1
+
+    def read_frame(self, i):
+        image = read_image(self.science[i], self.cfg.missing_value,   # shape checked up front
+                           warn_negative=i == 0)
+        image.ravel()[self.hit_pixels[i]] = np.nan        # proxies hit by a cosmic ray here: dropped
         if np.isnan(image).all():
-            log.warning("%s: every pixel is missing", science_paths[i])
+            self.log.warning("%s: every pixel is missing", self.science[i])
         return image
 
-    # A pixel is never quieter than its read noise plus rounding to integer ADU.
-    noise_floor = float(np.hypot(cfg.read_noise / cfg.gain, np.sqrt(1 / 12)))
-
-    # One proxy has no spread to measure: no error frame to compute, gather or write.
-    with_error = proxy.shape[1] > 1
-    names = ("background", "final") + (("error",) if with_error else ())
-
-    def compute(stack):
+    def process_frames(self, stack):
+        names = ("background", "final") + (("error",) if self.with_error else ())
         out = {name: np.empty(stack.shape, np.float32) for name in names}
         for k, science in enumerate(stack):
             out["background"][k], error = background_frame(
-                science, spectral, proxy, cfg.proxy_combine, offsets, n_darks, level_bias, noise_floor)
-            if with_error:
+                science, self.spectral, self.proxy, self.cfg.proxy_combine, self.offsets,
+                self.n_darks, self.level_bias, self.noise_floor)
+            if self.with_error:
                 out["error"][k] = error
             out["final"][k] = final_frame(science, out["background"][k])
         return out
 
-    def write(i, out):
-        src = science_paths[i]
-        header = observation_header(src, cfg)
+    def write_frame(self, i, out):
+        src = self.science[i]
+        header = self.observation_header(src)
         ext = []
-        if with_error:
+        if self.with_error:
             ext = [fits.ImageHDU(out["error"], name="BKG_ERR")]
             ext[0].header["BUNIT"] = "adu"
             ext[0].header["COMMENT"] = ("one-sigma uncertainty of the background from the proxies' "
                                         "spread and matched level")
-        dropped = np.zeros(shape, np.uint8)
-        dropped[spectral[:, 0], spectral[:, 1]] = np.isin(proxy_flat, hit_pixels[i]).sum(axis=1)
+        dropped = np.zeros(self.shape, np.uint8)
+        dropped[self.spectral[:, 0], self.spectral[:, 1]] = np.isin(
+            self.proxy_flat, self.hit_pixels[i]).sum(axis=1)
         ext.append(fits.ImageHDU(dropped, name="PROXYHIT"))
         ext[-1].header["COMMENT"] = ("proxies of the pixel dropped in this frame: a cosmic ray on the "
                                      "proxy (outlier of its science series)")
-        header["NPROXHIT"] = (len(hit_pixels[i]), "proxy values dropped (cosmic-ray hits)")
-        write_fits(staged.layout.background(src), out["background"], stage=2, config=cfg,
-                   inputs=[src, layout.matches],
-                   header=header, extensions=ext, bunit="adu")
-        write_fits(staged.layout.final_no_infill(src), out["final"], stage=2, config=cfg,
-                   inputs=[src, layout.matches],
-                   header=header, bunit="adu")
+        header["NPROXHIT"] = (len(self.hit_pixels[i]), "proxy values dropped (cosmic-ray hits)")
+        self.write("background", out["background"], frame=src, header=header, extensions=ext,
+                   bunit="adu")
+        self.write("final_no_infill", out["final"], frame=src, header=header, bunit="adu")
 
-    map_frames(comm, len(science_paths), read, compute, write,
-               done=lambda i: staged.frame_done(science_paths[i]))
-    if comm.rank == 0:
-        staged.commit()
-        log.info("wrote %d background and final frames under %s", len(science_paths), layout.root)
+    def finish(self):
+        self.log.info("wrote %d background and final frames under %s", len(self.science),
+                      self.layout.root)
 
 
 def _find_proxy_hits(cfg, science_paths, proxy_flat, table, log):
@@ -145,7 +124,7 @@ def _find_proxy_hits(cfg, science_paths, proxy_flat, table, log):
         return empty
     series = np.empty((len(pixels), len(science_paths)), np.float32)
     for f, path in enumerate(science_paths):
-        series[:, f] = read_image(path, cfg.missing_value).ravel()[pixels]
+        series[:, f] = read_image(path, cfg.missing_value, warn_negative=False).ravel()[pixels]
     # A proxy's own noise: its match residual's std over the darks holds two pixels' noise.
     noise = np.full(len(pixels), np.inf)
     res_std = np.asarray(table["RES_STD"], float).reshape(proxy_flat.shape)[proxy_flat >= 0]

@@ -27,9 +27,11 @@ from ..science.matching import CandidateSet, MatchResult, estimate_work, kernel_
 from ..runtime.parallel import (bcast_array, gather_rows, limit_blas_threads, partition, scatter_rows,
                         threads_per_rank)
 from ..science.pixel_quality import assess_pixels, centre_frames
-from .common import match_inputs, refuse_overwrite
+from ..runtime.lineage import raw_files
+from ..runtime.staging import refuse_overwrite
+from .base import StageRunner
 
-__all__ = ["run"]
+__all__ = ["ProxyMatches"]
 
 _FIELDS = ("index", "score", "median", "std", "n_samples")
 
@@ -85,21 +87,24 @@ def _series(darks, yx):
     return out
 
 
-def run(cfg, comm, overwrite=False):
-    """Run stage 1 and write ``output_dir/proxy_matches.fits``.
+class ProxyMatches(StageRunner):
+    """Stage 1: the proxy matches of every spectral pixel over the darks.
 
-    Finished blocks are checkpointed under ``output_dir/.checkpoints``; a
-    rerun with the same inputs and settings (after a kill, say) computes only
-    the blocks that are missing, and the checkpoints go once the table is
-    written.
-
-    Parameters
-    ----------
-    cfg : Config
-    comm : MPI communicator
-    overwrite : bool
-        Replace an existing match table.
+    Its only input is raw (darks, mask, pixel lists): no lineage to check, and
+    instead of staging whole outputs it checkpoints finished blocks under
+    ``output_dir/.checkpoints``; a rerun with the same inputs and settings
+    (after a kill, say) computes only the blocks that are missing, and the
+    checkpoints go once the table is written.
     """
+
+    number = 1
+
+    def run(self):
+        _match(self.cfg, self.comm, self.overwrite)
+
+
+def _match(cfg, comm, overwrite=False):
+    """Run stage 1 and write ``output_dir/proxy_matches.fits``."""
     log = get_logger()
     layout = Layout(cfg.output_dir)
     prep = store_key = None
@@ -107,7 +112,7 @@ def run(cfg, comm, overwrite=False):
         refuse_overwrite([layout.matches], overwrite)
         prep = _prepare(cfg)
         store_key = run_key(__version__, cfg.digest(1), cfg.block_size,
-                            files=match_inputs(cfg))
+                            files=raw_files(cfg, 1))
     store = BlockStore(layout.checkpoints, comm.bcast(store_key))
     cand = bcast_array(comm, prep["cand"] if prep else None)
     n_spec = comm.bcast(len(prep["spec"]) if prep else None)
@@ -248,9 +253,9 @@ def _write(cfg, layout, prep, result):
     flags_hdu = fits.ImageHDU(prep["quality"].flags, name="PIXFLAGS")
     flags_hdu.header["FLAGDOC"] = flagdoc(PixelFlag, [f for f in PixelFlag if f != PixelFlag.NO_PROXY])
     mask_hdu = fits.ImageHDU(prep["mask"].astype(np.uint8), name="SPECMASK")
-    raw = match_inputs(cfg)      # as read: darks, mask, pixel lists
-    write_fits(layout.matches, None, stage=1, config=cfg, inputs=raw, raw_inputs=raw, header=hdr,
-               extensions=[table_hdu, flags_hdu, mask_hdu])
+    raw = raw_files(cfg, 1)      # as read: darks, mask, pixel lists
+    write_fits(layout.matches, None, provenance=cfg.provenance(1), inputs=raw, raw_inputs=raw,
+               header=hdr, extensions=[table_hdu, flags_hdu, mask_hdu])
     log.info("wrote %s: %d of %d spectral pixels matched (%d excluded)",
              layout.matches, matched, n, n - matched)
 

@@ -22,16 +22,14 @@ import numpy as np
 from scipy.ndimage import binary_dilation
 from astropy.io import fits
 
-from ..io.fitsio import check_frames, read_stack, write_fits
-from ..runtime.layout import Layout
-from ..runtime.logs import get_logger
-from ..runtime.parallel import gather_rows, partition, scatter_rows
-from ..science.profiles import FitFlag, ProfileFits, binned_profiles, fit_median_profiles
+from ..flags import FitFlag
+from ..io.fitsio import read_stack
 from ..io.products import read_spectral_mask
-from ..runtime.staging import StagedOutputs
-from .common import check_previous
+from ..runtime.parallel import gather_rows, partition, scatter_rows
+from ..science.profiles import ProfileFits, binned_profiles, fit_median_profiles
+from .base import StageRunner
 
-__all__ = ["run", "fits_to_records", "records_to_fits", "trace_band"]
+__all__ = ["MedianFits", "fits_to_records", "records_to_fits", "trace_band"]
 
 TRACE_MARGIN = 5   # rows beyond the spectral mask that still inform the profile's constant
 
@@ -67,61 +65,46 @@ def trace_band(mask, margin=TRACE_MARGIN):
     return binary_dilation(mask, structure=np.ones((2 * margin + 1, 1), bool))
 
 
-def run(cfg, comm, overwrite=False):
-    """Run stage 3.
+class MedianFits(StageRunner):
+    """Stage 3: the Median Frame of the Final Frames and the fits of its column bins."""
 
-    Parameters
-    ----------
-    cfg : Config
-    comm : MPI communicator
-    overwrite : bool
-        Replace existing outputs.
-    """
-    log = get_logger()
-    layout = Layout(cfg.output_dir)
-    profiles = edges = None
-    finished = False
-    if comm.rank == 0:
-        science = cfg.science_paths()
-        paths = [layout.final_no_infill(p) for p in science]    # stage 2's Final Frames
-        for p in paths:
-            check_previous(p, cfg, 2, made_from=[layout.matches])
-        mask = read_spectral_mask(layout.matches)      # the trace stage 1 matched
-        check_frames(paths, mask.shape)
-        staged = StagedOutputs(cfg, 3, inputs=[layout.matches, *paths], science_paths=science)
-        finished = staged.begin(overwrite)   # True: an earlier run's finished swap, completed
-    if comm.bcast(finished):
-        return
-    if comm.rank == 0:
-        stack = read_stack(paths)          # missing pixels are NaN in stage 2's products
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)   # pixels missing in every frame
-            median = np.nanmedian(stack, axis=0).astype(np.float32)
-        del stack
-        band = trace_band(mask)
-        edges, profiles = binned_profiles(np.where(band, median, np.nan), cfg.bin_width)
-        log.info("Median Frame of %d Final Frames; %d bins of %d columns", len(paths),
-                 len(profiles), cfg.bin_width)
-    edges = comm.bcast(edges)
-    n_bins = len(edges) - 1
-    counts = partition(n_bins, comm.size)
-    first = int(np.sum(counts[:comm.rank]))
-    local = scatter_rows(comm, profiles, counts)
-    result = fit_median_profiles(local, edges=edges[first:first + counts[comm.rank] + 1])
-    records = gather_rows(comm, fits_to_records(result), counts)
-    if comm.rank == 0:
-        table = records_to_fits(records)
-        log.info("median fits: %s", summarize(table))
-        hdr = fits.Header()
-        hdr["BINWIDTH"] = (cfg.bin_width, "columns per bin")
-        write_fits(staged.layout.median_frame, median, stage=3, config=cfg, inputs=paths, bunit="adu",
-                   header=hdr, overwrite=True)
-        fits_hdu = fits.table_to_hdu(table.to_table())
-        fits_hdu.name = "FITS"
-        prof_hdu = fits.ImageHDU(profiles.astype(np.float32), name="PROFILES")
-        prof_hdu.header["BUNIT"] = "adu"
-        prof_hdu.header["COMMENT"] = "binned median column profiles, one row per bin"
-        write_fits(staged.layout.median_fits, None, stage=3, config=cfg, inputs=paths, header=hdr,
-                   extensions=[fits_hdu, prof_hdu], overwrite=True)
-        staged.commit()
-        log.info("wrote %s and %s", layout.median_frame, layout.median_fits)
+    number = 3
+
+    def check(self):
+        self.paths = [self.layout.final_no_infill(p) for p in self.science]
+        self.mask = read_spectral_mask(self.layout.matches)      # the trace stage 1 matched
+        self.check_frames(self.paths, self.mask.shape)
+
+    def process(self):
+        cfg, comm, log = self.cfg, self.comm, self.log
+        profiles = edges = median = None
+        if self.rank0:
+            stack = read_stack(self.paths)      # missing pixels are NaN in stage 2's products
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)   # pixels missing in every frame
+                median = np.nanmedian(stack, axis=0).astype(np.float32)
+            del stack
+            band = trace_band(self.mask)
+            edges, profiles = binned_profiles(np.where(band, median, np.nan), cfg.bin_width)
+            log.info("Median Frame of %d Final Frames; %d bins of %d columns", len(self.paths),
+                     len(profiles), cfg.bin_width)
+        edges = comm.bcast(edges)
+        n_bins = len(edges) - 1
+        counts = partition(n_bins, comm.size)
+        first = int(np.sum(counts[:comm.rank]))
+        local = scatter_rows(comm, profiles, counts)
+        result = fit_median_profiles(local, edges=edges[first:first + counts[comm.rank] + 1])
+        records = gather_rows(comm, fits_to_records(result), counts)
+        if self.rank0:
+            table = records_to_fits(records)
+            log.info("median fits: %s", summarize(table))
+            hdr = fits.Header()
+            hdr["BINWIDTH"] = (cfg.bin_width, "columns per bin")
+            self.write("median_frame", median, header=hdr, bunit="adu")
+            fits_hdu = fits.table_to_hdu(table.to_table())
+            fits_hdu.name = "FITS"
+            prof_hdu = fits.ImageHDU(profiles.astype(np.float32), name="PROFILES")
+            prof_hdu.header["BUNIT"] = "adu"
+            prof_hdu.header["COMMENT"] = "binned median column profiles, one row per bin"
+            self.write("median_fits", header=hdr, extensions=[fits_hdu, prof_hdu])
+            log.info("wrote %s and %s", self.layout.median_frame, self.layout.median_fits)

@@ -10,7 +10,7 @@ moved back to each frame) or the frame's own stage-4 model (``fit``).  Light
 curves and depths follow (:mod:`..lightcurves`).
 
 Rank 0 reads and writes; the frames are scattered with
-:func:`~.common.map_frames` twice (trace centroids for the template, then the
+:func:`~.base.map_frames` twice (trace centroids for the template, then the
 extraction), so the products do not depend on the number of ranks.
 
 Outputs (a contract users' tools read):
@@ -36,53 +36,19 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from ..science import lightcurves as lc
-from ..runtime import registry
 from ..errors import PipelineError
+from ..flags import SpectrumFlag
+from ..io.fitsio import header_values, read_image
+from ..io.products import (FinalFrame, Spectrum, depths_hdu, light_curve_hdus, read_profile_fits,
+                           read_spectral_mask)
+from ..science import lightcurves as lc
 from ..science.extraction import (box_extract, build_template, column_centroids, fit_profile,
-                          optimal_extract, profile_for_frame, shift_rows, trace_offsets,
-                          usable_pixels)
-from ..io.fitsio import (check_frames, header_values, observation_header, read_image, read_table,
-                       write_fits)
-from ..flags import SpectrumFlag, flagdoc
-from ..runtime.layout import Layout
-from ..runtime.logs import get_logger
-from ..io.products import read_profile_fits, read_spectral_mask
+                                  optimal_extract, profile_for_frame, shift_rows, trace_offsets,
+                                  usable_pixels)
 from ..science.profiles import model_frame
-from ..runtime.staging import StagedOutputs
-from .common import check_previous, map_frames
+from .base import FrameStage, map_frames
 
-__all__ = ["run", "read_final", "frame_times", "check_wavelengths"]
-
-
-def read_final(path):
-    """A stage-5 Final Frame with its ``ERR`` and ``DQ`` extensions (float32 stack of 3).
-
-    Raises
-    ------
-    PipelineError
-        The file lacks ``ERR`` or ``DQ`` (made before stage 5 wrote them).
-    """
-    data = read_image(path)
-    with fits.open(path, memmap=False) as hdul:
-        _need_err_dq(path, {h.name for h in hdul})
-        err, dq = hdul["ERR"].data, hdul["DQ"].data
-    if err.shape != data.shape or dq.shape != data.shape:
-        raise PipelineError(f"{path}: ERR/DQ shape differs from the image's {data.shape}; "
-                            f"rerun {registry.stage(5).script}")
-    return np.stack([data, err.astype(np.float32), dq.astype(np.float32)])
-
-
-def _check_final_extensions(path):
-    with fits.open(path, lazy_load_hdus=True) as hdul:
-        _need_err_dq(path, {h.name for h in hdul})
-
-
-def _need_err_dq(path, names):
-    missing = [name for name in ("ERR", "DQ") if name not in names]
-    if missing:
-        raise PipelineError(f"{path}: no {'/'.join(missing)} extension (made by an older "
-                            f"stage 5); rerun {registry.stage(5).script}")
+__all__ = ["Spectra", "frame_times", "check_wavelengths"]
 
 
 def frame_times(cfg, paths):
@@ -118,93 +84,84 @@ def _transit_shape(cfg, times, paths):
     return shape
 
 
-def run(cfg, comm, overwrite=False):
-    """Run stage 6.
+def _read_final(path):
+    """A stage-5 Final Frame with its ``ERR`` and ``DQ`` (float32 stack of 3)."""
+    frame = FinalFrame.read(path)
+    return np.stack([frame.data, frame.err, frame.dq.astype(np.float32)])
 
-    Parameters
-    ----------
-    cfg : Config
-    comm : MPI communicator
-    overwrite : bool
-        Replace existing outputs.
-    """
-    log = get_logger()
-    layout = Layout(cfg.output_dir)
-    paths = region = staged = wave = times = shape = None
-    finished = False
-    if comm.rank == 0:
-        check_previous(layout.matches, cfg, 1)
-        paths = cfg.science_paths()
-        for p in paths:
-            check_previous(layout.final_fits(p), cfg, 4, made_from=[layout.final_no_infill(p)])
-            check_previous(layout.final(p), cfg, 5, made_from=[layout.final_fits(p)])
-            _check_final_extensions(layout.final(p))
-        region = read_spectral_mask(layout.matches)
-        check_frames(map(layout.final, paths), region.shape)
-        wave = check_wavelengths(cfg, region.shape[1])
-        times = frame_times(cfg, paths)
-        shape = _transit_shape(cfg, times, paths)
-        staged = StagedOutputs(cfg, 6, science_paths=paths,
-                               skip=("transit_depths",) if shape is None else (),
-                               inputs=[layout.matches, *map(layout.final, paths),
-                                       *map(layout.final_fits, paths)])
-        finished = staged.begin(overwrite)
-    if comm.bcast(finished):
-        return
-    paths = comm.bcast(paths)
-    region = comm.bcast(region)
 
-    # ---- pass 1 (template only): every frame's trace centroids, scattered
-    offsets = template = None
-    if cfg.extract_profile == "template":
+class Spectra(FrameStage):
+    """Stage 6: optimal and box spectra of every frame, light curves and depths."""
+
+    number = 6
+
+    def check(self):
+        cfg, layout = self.cfg, self.layout
+        for p in self.science:
+            FinalFrame.check(layout.final(p))
+        self.region = read_spectral_mask(layout.matches)
+        self.check_frames(map(layout.final, self.science), self.region.shape)
+        self.wave = check_wavelengths(cfg, self.region.shape[1])
+        self.times = frame_times(cfg, self.science)
+        self.shape = _transit_shape(cfg, self.times, self.science)
+
+    def skipped_outputs(self):
+        return ("transit_depths",) if self.shape is None else ()
+
+    def prepare(self):
+        """Pass 1 (template profile only): every frame's trace centroids, scattered."""
+        self.region = self.comm.bcast(self.region if self.rank0 else None)
+        self.offsets = self.template = None
+        if self.cfg.extract_profile != "template":
+            return
         cents = {}
 
-        def read_image_only(i):
-            return read_image(layout.final(paths[i]))
-
         def centroids(stack):
-            c, f = column_centroids(stack, region)
+            c, f = column_centroids(stack, self.region)
             return {"centroid": c, "flux": f}
 
         def keep(i, out):
             cents[i] = out
 
-        map_frames(comm, len(paths), read_image_only, centroids, keep)
-        if comm.rank == 0:
-            offsets = trace_offsets(np.array([cents[i]["centroid"] for i in range(len(paths))]),
-                                    np.array([cents[i]["flux"] for i in range(len(paths))]))
+        map_frames(self.comm, len(self.science),
+                   lambda i: read_image(self.layout.final(self.science[i])), centroids, keep)
+        if self.rank0:
+            n = len(self.science)
+            self.offsets = trace_offsets(np.array([cents[i]["centroid"] for i in range(n)]),
+                                         np.array([cents[i]["flux"] for i in range(n)]))
             aligned = []
-            for i, p in enumerate(paths):
-                data, _, dq = read_final(layout.final(p))
-                aligned.append(shift_rows(np.where(usable_pixels(data, dq), data, np.nan), -offsets[i]))
-            template = build_template(np.array(aligned), region, cfg.profile_smooth)
-            log.info("template profile from %d frames; trace offsets %.3f to %.3f rows",
-                     len(paths), offsets.min(), offsets.max())
+            for i, p in enumerate(self.science):
+                data, _, dq = _read_final(self.layout.final(p))
+                aligned.append(shift_rows(np.where(usable_pixels(data, dq), data, np.nan),
+                                          -self.offsets[i]))
+            self.template = build_template(np.array(aligned), self.region, self.cfg.profile_smooth)
+            self.log.info("template profile from %d frames; trace offsets %.3f to %.3f rows",
+                          n, self.offsets.min(), self.offsets.max())
 
-    # ---- pass 2: extraction, scattered
-    def read(i):
-        src = paths[i]
-        data, err, dq = read_final(layout.final(src))
-        if cfg.extract_profile == "template":
-            profile = profile_for_frame(template, offsets[i], region)
+    def read_frame(self, i):
+        src = self.science[i]
+        data, err, dq = _read_final(self.layout.final(src))
+        if self.cfg.extract_profile == "template":
+            profile = profile_for_frame(self.template, self.offsets[i], self.region)
         else:
-            fitted = read_profile_fits(layout.final_fits(src))
+            fitted = read_profile_fits(self.layout.final_fits(src))
             fitted = dataclasses.replace(fitted, offset=np.zeros_like(fitted.offset))
-            profile = fit_profile(model_frame(fitted, data.shape), region)
+            profile = fit_profile(model_frame(fitted, data.shape), self.region)
         return np.stack([data, err, dq, profile.astype(np.float32)])
 
-    def compute(stack):
+    def process_frames(self, stack):
         # One frame at a time: numpy's reductions over a stack can round differently
         # with the stack's size, and the products must not depend on the ranks.
         names = ("flux", "flux_err", "box", "box_err", "dq", "rejected", "err_scale")
-        per_frame = [extract_frame(*(layer.astype(float) for layer in frame)) for frame in stack]
+        per_frame = [self._extract(*(layer.astype(float) for layer in frame)) for frame in stack]
         n_cols = stack.shape[-1]
         empty = {"dq": np.zeros((0, n_cols), np.uint8), "rejected": np.zeros((0, n_cols), np.int32),
                  "err_scale": np.zeros(0)}
         return {name: (np.array([r[name] for r in per_frame]) if per_frame
                        else empty.get(name, np.zeros((0, n_cols)))) for name in names}
 
-    def extract_frame(data, err, dq, profile):
+    def _extract(self, data, err, dq, profile):
+        cfg, region = self.cfg, self.region
         usable = usable_pixels(data, dq) & region
         opt = optimal_extract(data, err, profile, usable, cfg.gain, sigma=cfg.extract_sigma,
                               rescale=cfg.extract_error_scale, err_has_signal=True)
@@ -217,54 +174,39 @@ def run(cfg, comm, overwrite=False):
                 "dq": flags, "rejected": opt.n_rejected.astype(np.int32),
                 "err_scale": float(opt.err_scale)}
 
-    def write(i, out):
-        src = paths[i]
-        table = Table()
-        table["COLUMN"] = np.arange(len(out["flux"]), dtype=np.int32)
-        if wave is None:
-            table["COLUMN"].unit = "pix"        # specutils' spectral axis without wavelengths
-        else:
-            table["WAVELENGTH"] = wave
-            table["WAVELENGTH"].unit = "Angstrom"
-        for name, key in (("FLUX", "flux"), ("FLUX_ERR", "flux_err"), ("FLUX_BOX", "box"),
-                          ("FLUX_BOX_ERR", "box_err")):
-            table[name] = out[key]
-            table[name].unit = "adu"
-        table["DQ"] = out["dq"]
-        hdu = fits.table_to_hdu(table)
-        hdu.name = "SPECTRUM"
-        obs = observation_header(src, cfg)
-        hdu.header.extend(obs.cards)
-        hdu.header["FLAGDOC"] = (flagdoc(SpectrumFlag), "DQ bits")
+    def write_frame(self, i, out):
+        src = self.science[i]
+        obs = self.observation_header(src)
+        spectrum = Spectrum(out["flux"], out["flux_err"], out["box"], out["box_err"], out["dq"],
+                            wavelength=self.wave)
         hdr = obs.copy()
-        hdr["PROFILE"] = (cfg.extract_profile, "spatial profile of the optimal extraction")
+        hdr["PROFILE"] = (self.cfg.extract_profile, "spatial profile of the optimal extraction")
         hdr["NREJECT"] = (int(out["rejected"].sum()), "pixels rejected as outliers")
         hdr["ERRSCALE"] = (float(out["err_scale"]), "factor on stage 5's ERR")
-        if offsets is not None:
-            hdr["TRACEOFF"] = (float(offsets[i]), "[rows] trace offset from the median")
-        if np.isfinite(times[i]):
-            hdr["MJD-MID"] = (float(times[i]), "mid-exposure MJD")
-        write_fits(staged.layout.spectra(src), None, stage=6, config=cfg, header=hdr,
-                   inputs=[layout.final(src), layout.final_fits(src)], extensions=[hdu])
+        if self.offsets is not None:
+            hdr["TRACEOFF"] = (float(self.offsets[i]), "[rows] trace offset from the median")
+        if np.isfinite(self.times[i]):
+            hdr["MJD-MID"] = (float(self.times[i]), "mid-exposure MJD")
+        self.write("spectra", frame=src, header=hdr, extensions=[spectrum.to_hdu(obs)])
 
-    map_frames(comm, len(paths), read, compute, write, done=lambda i: staged.frame_done(paths[i]))
-    if comm.rank == 0:
-        _write_series(cfg, layout, staged, paths, times, shape, wave)
-        staged.commit()
-        log.info("wrote %d spectra under %s, %s%s", len(paths), layout.spectra(paths[0]).parent,
-                 layout.light_curves.name, "" if shape is None else f", {layout.transit_depths.name}")
+    def finish(self):
+        """Rank 0: light curves and depths from the (staged) spectra of every frame."""
+        _write_series(self, self.science, self.times, self.shape, self.wave)
+        self.log.info("wrote %d spectra under %s, %s%s", len(self.science),
+                      self.layout.spectra(self.science[0]).parent, self.layout.light_curves.name,
+                      "" if self.shape is None else f", {self.layout.transit_depths.name}")
 
 
-def _write_series(cfg, layout, staged, paths, times, shape, wave):
+def _write_series(stage, paths, times, shape, wave):
     """Rank 0: light curves and depths from the (staged) spectra of every frame."""
-    log = get_logger()
-    spectra = [read_table(staged.layout.spectra(p), "SPECTRUM") for p in paths]
-    flux = np.array([np.asarray(t["FLUX"], float) for t in spectra])
-    flux_err = np.array([np.asarray(t["FLUX_ERR"], float) for t in spectra])
-    box = np.array([np.asarray(t["FLUX_BOX"], float) for t in spectra])
-    box_err = np.array([np.asarray(t["FLUX_BOX_ERR"], float) for t in spectra])
+    cfg, log = stage.cfg, stage.log
+    spectra = [Spectrum.read(stage.staged_path("spectra", p)) for p in paths]
+    flux = np.array([s.flux for s in spectra])
+    flux_err = np.array([s.flux_err for s in spectra])
+    box = np.array([s.box for s in spectra])
+    box_err = np.array([s.box_err for s in spectra])
     order = np.argsort(times, kind="stable") if np.isfinite(times).all() else np.arange(len(paths))
-    dq = np.array([np.asarray(t["DQ"], int) for t in spectra])
+    dq = np.array([s.dq for s in spectra])
     few = (dq & int(SpectrumFlag.LOW_WEIGHT | SpectrumFlag.NO_DATA)) != 0
     flux, flux_err = lc.fill_columns(flux, flux_err, few)
     flux, flux_err, box, box_err = flux[order], flux_err[order], box[order], box_err[order]
@@ -288,21 +230,13 @@ def _write_series(cfg, layout, staged, paths, times, shape, wave):
     lcs["CHANNELS"], lcs["CHANNELS_ERR"] = chans, chans_err
     if shape is not None:
         lcs["IN_TRANSIT"] = shape > 1e-9
-    lc_hdu = fits.table_to_hdu(lcs)
-    lc_hdu.name = "LIGHTCURVES"
-    lc_hdu.header["COMMENT"] = "fluxes normalised by the out-of-transit median (all frames without a model)"
     chan_table = _channel_table(edges, ok, wave)
-    ch_hdu = fits.table_to_hdu(chan_table)
-    ch_hdu.name = "CHANNELS"
-    ch_hdu.header["COMMENT"] = "COLUMN_LO..COLUMN_HI inclusive"
-    inputs = [staged.layout.spectra(p) for p in paths]
     hdr = fits.Header()
     hdr["NFRAMES"] = (len(paths), "frames")
     hdr["NCOLUSED"] = (int(ok.sum()), "columns with a finite flux in every frame")
     hdr["NFILLED"] = (int(few.sum()), "sparse column fluxes filled")
     hdr["TMODEL"] = (cfg.transit_model, "transit model")
-    write_fits(staged.layout.light_curves, None, stage=6, config=cfg, header=hdr,
-               inputs=inputs, extensions=[lc_hdu, ch_hdu])
+    stage.write("light_curves", header=hdr, extensions=light_curve_hdus(lcs, chan_table))
     if shape is None:
         return
     rows = [("white", lc.transit_depth(cfg, times, white))]
@@ -318,13 +252,9 @@ def _write_series(cfg, layout, staged, paths, times, shape, wave):
     depths["WAVELENGTH_LO"].unit = depths["WAVELENGTH_HI"].unit = "Angstrom"
     depths["DEPTH"] = [d.depth for _, d in rows]
     depths["DEPTH_ERR"] = [d.depth_err for _, d in rows]
-    d_hdu = fits.table_to_hdu(depths)
-    d_hdu.name = "DEPTHS"
-    d_hdu.header["TMODEL"] = (cfg.transit_model, "transit model of the fit")
     hdr["WDEPTH"] = (rows[0][1].depth, "white-light transit depth")
     hdr["WDEPTHER"] = (rows[0][1].depth_err, "its 1-sigma error")
-    write_fits(staged.layout.transit_depths, None, stage=6, config=cfg, header=hdr,
-               inputs=[staged.layout.light_curves], extensions=[d_hdu])
+    stage.write("transit_depths", header=hdr, extensions=[depths_hdu(depths, cfg.transit_model)])
     log.info("white-light depth %.5f +- %.5f (%s model)", rows[0][1].depth, rows[0][1].depth_err,
              cfg.transit_model)
 

@@ -1,4 +1,4 @@
-"""Cosmic rays along each trace pixel's time series (stage 5, before L.A.Cosmic).
+"""Each trace pixel's prediction from the time series (stage 5: cosmic rays and infill).
 
 A transit visit has tens of science frames of the same trace.  A pixel hit by
 a cosmic ray in one frame stands far above what the other frames say it should
@@ -22,7 +22,7 @@ A frame's fit can be pulled by a long cosmic-ray streak in its bin (a wrong
 constant under the whole bin): a robust per-column level of what is left,
 ``d_f`` (median over the column's trace pixels of ``F_f - M_f - s_f Q``), is
 added.  The prediction ``P_f = M_f + s_f Q + d_f`` is compared with the value in units of
-the pixel's noise (:func:`~.infill.error_model` of the prediction and the
+the pixel's noise (:func:`~.noise.error_model` of the prediction and the
 background noise, widened for the error of the median): :func:`series_prediction`.
 The background noise combines the dark-based value (stage 1's residual std
 and stage 2's BKG_ERR) with the series' own robust scatter (photon noise
@@ -34,8 +34,8 @@ for the prediction's own error (a median over the frames and over the
 column), which makes it the one-sigma error of a Final Frame pixel (``ERR``:
 pull width against the truth 1.04 on held-out demo data, 0.98 on 6 tiny
 frames).
-:func:`temporal_hits` thresholds one frame and grows the hits into their
-neighbours (cosmic rays are often streaks).  ``P_f`` is also the better infill
+:func:`~.cosmic_rays.temporal_hits` thresholds one frame and grows the hits
+into their neighbours (cosmic rays are often streaks).  ``P_f`` is also the better infill
 value for empty pixels: it keeps the lines a bin's smooth model lacks.
 """
 
@@ -44,12 +44,13 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy import ndimage
 
-from .infill import error_model
+from .cosmic_rays import temporal_hits
+from .noise import error_model
+from .profiles import bin_edges, binned_profiles, fit_final_profiles, model_frame
 from .robust import MAD_TO_SIGMA
 
-__all__ = ["series_prediction", "temporal_hits"]
+__all__ = ["series_prediction", "refit_bins_without_hits"]
 
 
 def series_prediction(final, model, columns, noise, gain, min_frames=5):
@@ -174,32 +175,53 @@ def _column_level(residual, columns):
     return out
 
 
-def temporal_hits(z, n_sigma=5.0, neighbor_sigma=3.5, grow=2):
-    """Cosmic-ray pixels of one frame from its time-series z-scores.
+def refit_bins_without_hits(final, model, z, trace, shape, reference, bin_width,
+                            n_sigma=5.0, neighbor_sigma=3.5):
+    """Refit, without its time-series hits, each frame's profile in the bins that hold them.
+
+    A long cosmic-ray streak along a row of a bin enters the bin's median
+    profile, so the frame's stage-4 fit (and the prediction built on it) is
+    pulled there; the fit of those bins is made again (stage 4's own
+    :func:`~.profiles.fit_final_profiles`, the Median Frame fit as reference)
+    with the hits (:func:`~.cosmic_rays.temporal_hits`) left out.
 
     Parameters
     ----------
-    z : ndarray, shape (n_rows, n_columns)
-        The frame's z-scores from :func:`series_prediction` (NaN where empty
-        or outside the trace).
-    n_sigma : float
-        A hit stands this many sigma above its prediction (typ. 5); 0 finds
-        nothing.
-    neighbor_sigma : float
-        Pixels touching a hit (8-connected) above this many sigma are part of
-        it (typ. 3.5: the faint ends of a streak; 2.5 doubled the false flags).
-    grow : int
-        Growth steps.
+    final, model, z : ndarray, shape (n_frames, n_trace)
+        Each frame's trace pixels: Final Frame values, stage-4 model, z-scores.
+    trace : ndarray of int
+        Flat indices of the trace pixels in a frame of ``shape``.
+    shape : (int, int)
+    reference : ProfileFits
+        The Median Frame fits (stage 3).
+    bin_width : int
+        Columns per bin, as stage 4 used.
+    n_sigma, neighbor_sigma : float
+        The hit thresholds (``temporal_sigma``, ``temporal_neighbor_sigma``).
 
     Returns
     -------
-    ndarray of bool, shape of ``z``
+    bool
+        Whether any frame was refitted; ``model`` is updated in place.
     """
-    z = np.nan_to_num(np.asarray(z, float), nan=-np.inf)
-    if n_sigma <= 0:
-        return np.zeros(z.shape, bool)
-    hits = z > n_sigma
-    if hits.any() and grow:
-        hits = ndimage.binary_dilation(hits, np.ones((3, 3), bool), iterations=grow,
-                                       mask=z > neighbor_sigma)
-    return hits
+    edges = bin_edges(shape[1], bin_width)
+    refitted = False
+    for f in range(len(final)):
+        frame_z = np.full(shape, np.nan)
+        frame_z.ravel()[trace] = z[f]
+        hits = temporal_hits(frame_z, n_sigma, neighbor_sigma)
+        if not hits.any():
+            continue
+        bins = np.unique(np.searchsorted(edges, np.nonzero(hits)[1], side="right") - 1)
+        frame = np.full(shape, np.nan, np.float32)
+        frame.ravel()[trace] = final[f]
+        frame[hits] = np.nan
+        _, profiles = binned_profiles(frame, bin_width)
+        fitted = fit_final_profiles(profiles, reference)
+        image = np.full(shape, np.nan)
+        image.ravel()[trace] = model[f]
+        columns = np.concatenate([np.arange(edges[b], edges[b + 1]) for b in bins])
+        image[:, columns] = model_frame(fitted, shape)[:, columns]
+        model[f] = image.ravel()[trace]
+        refitted = True
+    return refitted
