@@ -195,10 +195,10 @@ def fit_final_profiles(profiles, reference, rows=None, *, edges=None, sigma=None
             params[6] = 0.0
             errors = ref_errors[b].copy()
             errors[6] = np.nan
-            out._set_bin(b, params, errors, ratio, np.nan, 0,
-                         base | FitFlag.FALLBACK | FitFlag.FAILED)
+            out.set_bin(b, params, errors, ratio, np.nan, 0,
+                        base | FitFlag.FALLBACK | FitFlag.FAILED)
             continue
         params, errors, chi2_red, flag = _fit_final_bin(d, rp, ref_errors[b], ref_single,
                                                          scale_limits, max_nfev)
-        out._set_bin(b, params, errors, ratio, chi2_red, len(d.y), flag)
+        out.set_bin(b, params, errors, ratio, chi2_red, len(d.y), flag)
     return out

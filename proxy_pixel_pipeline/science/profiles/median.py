@@ -157,5 +157,5 @@ def fit_median_profiles(profiles, rows=None, *, edges=None, sigma=None, merge_se
         if fit is None:
             continue
         ratio = np.nan if flag & FitFlag.SINGLE else _ratio(fit.params)
-        out._set_bin(b, fit.params, fit.errors, ratio, fit.chi2_red, len(d.y), flag)
+        out.set_bin(b, fit.params, fit.errors, ratio, fit.chi2_red, len(d.y), flag)
     return out

@@ -121,7 +121,25 @@ class ProfileFits:
         """ndarray (n_bins, 7): the uncertainties in ``PARAM_NAMES`` order."""
         return np.column_stack([getattr(self, n + "_err") for n in PARAM_NAMES])
 
-    def _set_bin(self, i, params, errors, ratio, chi2_red, n_points, flag):
+    def set_bin(self, i, params, errors, ratio, chi2_red, n_points, flag):
+        """Store the results of bin ``i`` (in place).
+
+        Parameters
+        ----------
+        i : int
+            Bin index.
+        params, errors : sequence of 7 float
+            Parameters and their 1-sigma uncertainties in ``PARAM_NAMES``
+            order (ADU, pixels).
+        ratio : float
+            Peak ratio ``amp1/amp2`` (NaN for a single Gaussian).
+        chi2_red : float
+            Reduced chi-square (see the class docstring).
+        n_points : int
+            Number of finite samples used.
+        flag : int or FitFlag
+            :class:`FitFlag` bits.
+        """
         for name, v, e in zip(PARAM_NAMES, params, errors):
             getattr(self, name)[i] = v
             getattr(self, name + "_err")[i] = e
