@@ -34,8 +34,8 @@ else:
 
     prange = range
 
-__all__ = ["IMPORT_ERROR", "lsq_scan", "median_near", "median_of", "median_scan",
-           "median_scan_masked", "numba", "offer_seeds", "pair_stats"]
+__all__ = ["lsq_scan", "median_near", "median_of", "median_scan", "median_scan_masked",
+           "offer_seeds", "pair_stats"]
 
 _TILE = 512       # values per vectorised test in the compiled scans (multiple of 8)
 _ROW_GROUP = 16   # rows sharing a tile of candidate series in cache (median scan)
