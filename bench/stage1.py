@@ -34,8 +34,11 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
-from proxy_pixel_pipeline.science import match_kernels, matching  # noqa: E402
+from proxy_pixel_pipeline.science import matching  # noqa: E402
 from proxy_pixel_pipeline.science.matching import CandidateSet, MatchResult, match_block  # noqa: E402
+from proxy_pixel_pipeline.science.matching import kernels  # noqa: E402
+from proxy_pixel_pipeline.science.matching.candidates import SpectralBlock  # noqa: E402
+from proxy_pixel_pipeline.science.matching.driver import lsq_prefilter  # noqa: E402
 
 DEFAULTS = dict(block_size=512, candidate_chunk=4096, prefilter_count=64, median_candidates=10,
                 min_valid_samples=10)
@@ -57,7 +60,7 @@ def machine():
     blas = ", ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})"
                      for i in threadpool_info() if i.get("user_api") == "blas")
     return (f"{cpu}, {os.cpu_count()} cores; numpy {np.__version__}, BLAS {blas}; "
-            f"kernels {match_kernels.backend_info()}; "
+            f"kernels {kernels.backend_info()}; "
             f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}")
 
 
@@ -193,7 +196,7 @@ def cmd_lsq(args):
     picked = result.index[::step][:args.check, 0]
     brute = brute_force_lsq(check, cand)
     with threadpool_limits(args.threads), matching.kernel_threads(1):
-        f32_top1 = matching._lsq_prefilter(matching._Block(check), cs, 1, 10)[:, 0]
+        f32_top1 = lsq_prefilter(SpectralBlock(check), cs, 1, 10)[:, 0]
     same = np.mean(picked == brute)
     same32 = np.mean(f32_top1 == brute)
     table([["float32 products + float64 rescoring of the M best (the pipeline)", f"{same:.2%}"],

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from astropy.io import fits
 
-from proxy_pixel_pipeline.science import match_kernels
+from proxy_pixel_pipeline.science.matching import kernels as match_kernels
 
 ROOT = Path(__file__).resolve().parents[1]
 HAVE_NUMBA = importlib.util.find_spec("numba") is not None
@@ -28,7 +28,7 @@ hide = sys.argv[1] == "hide"
 if hide:
     sys.modules["numba"] = None              # `import numba` raises ImportError from now on
 import runpy
-from proxy_pixel_pipeline.science import match_kernels
+from proxy_pixel_pipeline.science.matching import kernels as match_kernels
 expected = "numpy" if hide else "numba"
 if match_kernels.BACKEND != expected:
     sys.exit(f"kernels: {match_kernels.backend_info()}, expected {expected}")
@@ -149,7 +149,7 @@ def test_kernels_of_both_implementations_agree():
 
 
 def test_kernel_choice_is_forced_by_the_environment():
-    code = ("import sys; from proxy_pixel_pipeline import match_kernels as k; "
+    code = ("import sys; from proxy_pixel_pipeline.science.matching import kernels as k; "
             "print(k.BACKEND, 'numba' in sys.modules)")
     env = dict(_environment(), PPP_KERNELS="numpy")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from proxy_pixel_pipeline.science import match_kernels
-from proxy_pixel_pipeline.science.matching import (CandidateSet, estimate_work, match_block, pair_statistics,
-                                           reference_match)
+from proxy_pixel_pipeline.science.matching import (CandidateSet, estimate_work, match_block,
+                                                   pair_statistics, reference_match)
+from proxy_pixel_pipeline.science.matching import kernels as match_kernels
 
 
 def integer_series(seed=7, n_d=31, n_s=48, n_c=3000, missing=0.01):
@@ -150,13 +150,15 @@ def test_window_median_matches_numpy():
         pytest.skip("numba not installed")
     import numba
 
+    from proxy_pixel_pipeline.science.matching import kernels_numba
+
     @numba.njit
     def medians(s, c, taus, out):
         buf = np.empty(s.shape[1])
         for p in range(len(s)):
-            out[p] = match_kernels._median_near(s[p], c[p], taus[p], buf)
+            out[p] = kernels_numba.median_near(s[p], c[p], taus[p], buf)
             if out[p] != out[p]:
-                out[p] = match_kernels._median_of(s[p], c[p], buf)
+                out[p] = kernels_numba.median_of(s[p], c[p], buf)
 
     rng = np.random.default_rng(4)
     for d in (1, 2, 7, 30, 31):
