@@ -25,6 +25,7 @@ import re
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,9 +178,9 @@ def cmd_lsq(args):
         cs = CandidateSet(cand, args.chunk)
         t_prep = time.perf_counter() - start
         match_block(sub[:16], cs, method="lsq")                          # compile / warm up
-        with matching.profile_phases() as phases:
-            result, t_stage = run_blocks(sub, cs, args.block, method="lsq",
-                                         prefilter_count=args.prefilter)
+        phases = defaultdict(float)
+        result, t_stage = run_blocks(sub, cs, args.block, method="lsq",
+                                     prefilter_count=args.prefilter, phases=phases)
     t_ref = reference_product(sub, cand, args.threads)
     scale = n_spec / len(sub)
     rows = [["stage 1 matching (match_block, LSQ)", f"{t_stage:.2f}", f"{t_stage * scale:.1f}",
@@ -222,9 +223,9 @@ def cmd_median(args):
         cs = CandidateSet(cand, args.chunk)
         match_block(spec[:16], cs, method="median", median_mode="exact")
         match_block(spec[:16], cs, method="median", median_mode="fast")
-        with matching.profile_phases() as phases:
-            exact, t_exact = run_blocks(spec, cs, args.block, method="median",
-                                        median_mode="exact")
+        phases = defaultdict(float)
+        exact, t_exact = run_blocks(spec, cs, args.block, method="median",
+                                    median_mode="exact", phases=phases)
         fast = {}
         for m in args.prefilter_sweep:
             fast[m] = run_blocks(spec, cs, args.block, method="median", median_mode="fast",

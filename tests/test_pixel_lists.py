@@ -6,7 +6,7 @@ from astropy.io import fits
 
 from proxy_pixel_pipeline.runtime.config import load_config
 from proxy_pixel_pipeline.errors import PipelineError
-from proxy_pixel_pipeline.io.fitsio import read_mask
+from proxy_pixel_pipeline.io.pixel_lists import read_mask
 from proxy_pixel_pipeline.flags import PixelFlag
 from proxy_pixel_pipeline.runtime.layout import Layout
 from proxy_pixel_pipeline.io.pixel_lists import read_pixels, tags_of, write_tags

@@ -22,10 +22,9 @@ from astropy.io import fits
 
 from ..errors import PipelineError
 from .atomic import atomic_path
-from .pixel_lists import read_pixels
 from .provenance import stamp
 
-__all__ = ["read_image", "read_stack", "check_frames", "read_mask", "write_fits", "read_table",
+__all__ = ["read_image", "read_stack", "check_frames", "write_fits", "read_table",
            "observation_header", "header_values"]
 
 
@@ -139,17 +138,6 @@ def check_frames(paths, shape):
             raise PipelineError(f"{path}: shape {found} differs from the spectral mask's {tuple(shape)}")
         if path.stat().st_size < end:
             raise PipelineError(f"{path}: file is truncated ({path.stat().st_size} of {end} bytes)")
-
-
-def read_mask(path, shape=None) -> np.ndarray:
-    """Read the spectral mask as a bool array: a 2D FITS image (nonzero = spectral
-    pixel) or a CSV of the original code's tags (see :mod:`.pixel_lists`)."""
-    mask = read_pixels(path, shape)
-    if not mask.any():
-        raise PipelineError(f"{path}: mask has no spectral (nonzero) pixel")
-    if mask.all():
-        raise PipelineError(f"{path}: mask has no non-spectral (zero) pixel to use as proxy")
-    return mask
 
 
 def observation_header(path, keys=()):

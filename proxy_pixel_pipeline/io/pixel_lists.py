@@ -7,7 +7,7 @@ frame's column count).  This pipeline accepts such a list wherever it takes a
 mask (``spectral_mask``, ``candidate_pixels``, ``exclude_pixels``), or a 2D
 FITS image (nonzero = in the list).  Every reader of these keys goes through
 :func:`read_pixels` (the spectral mask through
-:func:`~.fitsio.read_mask`), so a CSV and the equivalent FITS mask give the
+:func:`read_mask`), so a CSV and the equivalent FITS mask give the
 same products.
 
 A CSV line is a non-negative integer tag (``12345``, ``12345.0`` or
@@ -27,8 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PipelineError
+from .fitsio import read_image
 
-__all__ = ["is_tag_list", "frame_shape_of", "read_pixels", "read_tags", "tags_of", "write_tags"]
+__all__ = ["is_tag_list", "frame_shape_of", "read_pixels", "read_mask", "read_tags", "tags_of",
+           "write_tags"]
 
 _TAG_SUFFIXES = (".csv", ".txt")
 
@@ -119,8 +121,6 @@ def read_pixels(path, shape=None) -> np.ndarray:
     """
     path = Path(path)
     if not is_tag_list(path):
-        from .fitsio import read_image
-
         image = read_image(path, dtype=np.float64)
         if shape is not None and image.shape != tuple(shape):
             raise PipelineError(f"{path}: mask shape {image.shape} differs from frame shape "
@@ -157,3 +157,14 @@ def _line_of(path, index) -> int:
             if seen == index:
                 return number
     return number
+
+
+def read_mask(path, shape=None) -> np.ndarray:
+    """Read the spectral mask as a bool array: a 2D FITS image (nonzero = spectral
+    pixel) or a CSV of the original code's tags (see above)."""
+    mask = read_pixels(path, shape)
+    if not mask.any():
+        raise PipelineError(f"{path}: mask has no spectral (nonzero) pixel")
+    if mask.all():
+        raise PipelineError(f"{path}: mask has no non-spectral (zero) pixel to use as proxy")
+    return mask

@@ -16,8 +16,8 @@ from astropy.table import Table
 
 from ..errors import PipelineError
 from ..runtime import registry
-from ..science.profiles import ProfileFits
 from .fitsio import read_image, read_table
+from .profile_fits import ProfileFits
 
 __all__ = ["read_matches", "read_spectral_mask", "read_profile_fits", "profile_fits_hdu",
            "FinalFrame", "Spectrum", "read_light_curves", "light_curve_hdus", "read_depths",

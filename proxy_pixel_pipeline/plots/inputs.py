@@ -17,7 +17,7 @@ from pathlib import Path
 from ..runtime import registry
 from ..runtime.config import Config, load_config
 from ..errors import PipelineError
-from ..io.fitsio import read_mask
+from ..io.pixel_lists import read_mask
 from ..runtime.layout import Layout
 from ..io.products import read_spectral_mask
 from .drawing import save

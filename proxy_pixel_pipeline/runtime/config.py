@@ -24,8 +24,7 @@ import yaml
 
 from . import registry
 from ..errors import PipelineError
-from ..io.fitsio import read_mask
-from ..io.pixel_lists import frame_shape_of, read_pixels
+from ..io.pixel_lists import frame_shape_of, read_mask, read_pixels
 from ..io.provenance import Provenance, new_run_id
 from .settings import SETTINGS, by_name, keys_of_stage, path_keys
 

@@ -19,10 +19,10 @@ from .. import __version__
 from ..runtime.checkpoint import BlockStore, run_key
 from ..errors import PipelineError
 from ..flags import PixelFlag, flagdoc
-from ..io.fitsio import header_values, read_mask, read_stack, write_fits
+from ..io.fitsio import header_values, read_stack, write_fits
 from ..runtime.layout import Layout
 from ..runtime.logs import Progress, get_logger
-from ..io.pixel_lists import read_pixels
+from ..io.pixel_lists import read_mask, read_pixels
 from ..science.matching import CandidateSet, MatchResult, estimate_work, kernel_threads, match_block
 from ..runtime.parallel import (bcast_array, gather_rows, limit_blas_threads, partition, scatter_rows,
                         threads_per_rank)

@@ -76,7 +76,7 @@ Modules
     :class:`CandidateSet` and the spectral blocks, laid out for the sums.
 :mod:`.driver`
     :func:`match_block` (the passes above), :func:`estimate_work`,
-    :func:`kernel_threads`, :func:`profile_phases`.
+    :func:`kernel_threads` (and ``match_block(..., phases=dict)`` times its phases).
 :mod:`.rules`
     :class:`MatchResult`, the rules applied to exactly scored pairs, and
     :func:`reference_match`, the rule applied literally.
@@ -89,8 +89,8 @@ Modules
 from __future__ import annotations
 
 from .candidates import CandidateSet
-from .driver import estimate_work, have_numba, kernel_threads, match_block, profile_phases
+from .driver import estimate_work, have_numba, kernel_threads, match_block
 from .rules import MatchResult, pair_statistics, reference_match
 
 __all__ = ["MatchResult", "CandidateSet", "match_block", "pair_statistics", "kernel_threads",
-           "estimate_work", "have_numba", "profile_phases", "reference_match"]
+           "estimate_work", "have_numba", "reference_match"]

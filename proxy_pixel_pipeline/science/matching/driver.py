@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import defaultdict
 from contextlib import contextmanager
 
 import numpy as np
@@ -23,8 +22,7 @@ from .rules import MatchResult, median_result, select_best
 from .types import (CandidateChunk, LsqTerms, MaskedSums, MedianKeys, MissingCorrection,
                     SpectralRows, TopM)
 
-__all__ = ["estimate_work", "have_numba", "kernel_threads", "lsq_prefilter", "match_block",
-           "profile_phases"]
+__all__ = ["estimate_work", "have_numba", "kernel_threads", "lsq_prefilter", "match_block"]
 
 _EPS32 = float(np.finfo(np.float32).eps)
 # Rounding of float32 sums of squares, as a multiple of n * eps * (|s| + |c|)^2:
@@ -32,25 +30,12 @@ _EPS32 = float(np.finfo(np.float32).eps)
 # never drops a pair that could compete.
 _ERR_FACTOR = 4.0
 
-_PHASES = None     # seconds per phase while profile_phases() is active
-
-
-@contextmanager
-def profile_phases():
-    """Collect wall time per phase of :func:`match_block` into the yielded dict."""
-    global _PHASES
-    old, _PHASES = _PHASES, defaultdict(float)
-    try:
-        yield _PHASES
-    finally:
-        _PHASES = old
-
-
-def _tick(name, start):
-    """Add the time since ``start`` to phase ``name`` (if profiling); return now."""
+def _tick(phases, name, start):
+    """Add the time since ``start`` to ``phases[name]`` (when timing: ``phases`` a dict of
+    seconds per phase, e.g. a ``defaultdict(float)``); return now."""
     now = time.perf_counter()
-    if _PHASES is not None:
-        _PHASES[name] += now - start
+    if phases is not None:
+        phases[name] += now - start
     return now
 
 
@@ -85,7 +70,7 @@ def _missing_corrections(block, rows, cand_chunk):
     return ms @ c.T, ms @ (c * c).T
 
 
-def lsq_prefilter(block, cand, m, min_samples):
+def lsq_prefilter(block, cand, m, min_samples, phases=None):
     """Each pixel's ``m`` best candidates by the float32 LSQ score (the prefilter pass).
 
     Parameters
@@ -118,14 +103,14 @@ def lsq_prefilter(block, cand, m, min_samples):
     for sl in cand.chunks():
         chunk = cand.series[sl]
         g = cand.product(block.m2, sl)                              # float32 BLAS
-        t = _tick("products", t)
+        t = _tick(phases, "products", t)
         if len(rows_p):
             g[rows_p] -= _missing_corrections(block, rows_p, chunk)[1]
-            t = _tick("missing corrections", t)
+            t = _tick(phases, "missing corrections", t)
         kernels.lsq_scan(g, rows, LsqTerms(block.sq, inv_b, cand.sq[sl], cand.sq32[sl],
                                            cand.order[sl]), best)
-        t = _tick("scan", t)
-    t = _tick("scan", t)
+        t = _tick(phases, "scan", t)
+    t = _tick(phases, "scan", t)
     if len(cand) > cand.n_complete:
         rows = np.flatnonzero(usable).astype(np.int64)
         zeros_b, ones_b = np.zeros(b), np.ones(b)
@@ -134,12 +119,12 @@ def lsq_prefilter(block, cand, m, min_samples):
             with np.errstate(invalid="ignore", divide="ignore"):
                 score = sum_r2 / n
             score[n < min_samples] = np.inf
-            t = _tick("masked products", t)
+            t = _tick(phases, "masked products", t)
             width = sl.stop - sl.start
             terms = LsqTerms(zeros_b, ones_b, np.zeros(width), np.zeros(width, np.float32),
                              cand.order[cand.n_complete + sl.start:cand.n_complete + sl.stop])
             kernels.lsq_scan(score, rows, terms, best)
-            t = _tick("scan", t)
+            t = _tick(phases, "scan", t)
     return best.indices()
 
 
@@ -165,7 +150,7 @@ def _chunk(cand, start, stop):
                           cand.sq32[sl], cand.norm[sl], cand.order[sl])
 
 
-def _median_pass(block, cand, n_median, min_samples, seeds, pair_batch):
+def _median_pass(block, cand, n_median, min_samples, seeds, pair_batch, phases=None):
     """The median rule over all candidates (pruned as in the package docstring); its keys."""
     t0 = time.perf_counter()
     d = block.n_darks
@@ -182,22 +167,22 @@ def _median_pass(block, cand, n_median, min_samples, seeds, pair_batch):
     corr_row = np.full(len(rows), -1, np.int64)
     corr_row[np.searchsorted(rows, partial_rows)] = np.arange(len(partial_rows))
     err = _ERR_FACTOR * (d + 2) * _EPS32
-    t = _tick("exact statistics", t0)
+    t = _tick(phases, "exact statistics", t0)
     for sl in cand.chunks():
         chunk = cand.series[sl]
         g = cand.product(block.m2, sl)                                 # float32 BLAS
-        t = _tick("products", t)
+        t = _tick(phases, "products", t)
         if len(partial_rows):
             corr1, corr2 = _missing_corrections(block, partial_rows, chunk)
             g[partial_rows] -= corr2
             corr1 = corr1.astype(np.float64)
-            t = _tick("missing corrections", t)
+            t = _tick(phases, "missing corrections", t)
         else:
             corr1 = np.zeros((1, 1))
         kernels.median_scan(g, rows, spectral, _chunk(cand, sl.start, sl.stop), keys,
                             MissingCorrection(corr_row, corr1), err=err,
                             min_samples=min_samples, pair_batch=pair_batch)
-        t = _tick("scan", t)
+        t = _tick(phases, "scan", t)
 
     if len(cand) > cand.n_complete:
         sub = block.masked
@@ -206,19 +191,19 @@ def _median_pass(block, cand, n_median, min_samples, seeds, pair_batch):
             part = cand.partial.rows(sl)
             n, sum_r, sum_r2 = masked_sums(sub, part)
             sums = MaskedSums(n[rows], sum_r[rows], sum_r2[rows], sub.norm[rows], part.norm)
-            t = _tick("masked products", t)
+            t = _tick(phases, "masked products", t)
             j0 = cand.n_complete + sl.start
             kernels.median_scan_masked(rows, sums, spectral,
                                        _chunk(cand, j0, j0 + sl.stop - sl.start), keys, err=err,
                                        mean_err=err * math.sqrt(d), min_samples=min_samples,
                                        pair_batch=pair_batch)
-            t = _tick("masked scan", t)
+            t = _tick(phases, "masked scan", t)
     return keys
 
 
 def match_block(spectral, cand: CandidateSet, *, method="median", proxy_count=1,
                 median_mode="exact", median_candidates=10, prefilter_count=64,
-                min_samples=10, pair_batch=1 << 21, median_seeds=128) -> MatchResult:
+                min_samples=10, pair_batch=1 << 21, median_seeds=128, phases=None) -> MatchResult:
     """Find the best proxies of one block of spectral pixels.
 
     Parameters
@@ -251,6 +236,9 @@ def match_block(spectral, cand: CandidateSet, *, method="median", proxy_count=1,
     median_seeds : int
         Candidates nearest in mean level offered first in exact median mode,
         to start the pruning bounds (typ. 128).
+    phases : dict, optional
+        Adds the wall time of each phase (seconds) to ``phases[name]`` (a
+        ``defaultdict(float)``): for benchmarks.
 
     Returns
     -------
@@ -268,14 +256,14 @@ def match_block(spectral, cand: CandidateSet, *, method="median", proxy_count=1,
     n_median = max(median_candidates, proxy_count)
     if method == "median" and median_mode == "exact":
         keys = _median_pass(block, cand, n_median, min_samples, max(median_seeds, n_median),
-                            pair_batch)
+                            pair_batch, phases)
         t = time.perf_counter()
         result = median_result(keys, proxy_count)
-        _tick("select", t)
+        _tick(phases, "select", t)
         return result
     lsq_rule = method == "lsq"
     m = min(max(prefilter_count, proxy_count, 0 if lsq_rule else n_median), len(cand))
-    best = lsq_prefilter(block, cand, m, min_samples)
+    best = lsq_prefilter(block, cand, m, min_samples, phases)
     t = time.perf_counter()
     pi, col = np.nonzero(best >= 0)
     orig = best[pi, col]
@@ -288,7 +276,7 @@ def match_block(spectral, cand: CandidateSet, *, method="median", proxy_count=1,
         result.median[i, k] = kernels.pair_stats(block.values, cand.series, i,
                                                  cand.position[result.index[i, k]],
                                                  pair_batch=pair_batch)[1]
-    _tick("exact statistics", t)
+    _tick(phases, "exact statistics", t)
     return result
 
 

@@ -34,7 +34,7 @@ The code is split by job:
 
 * :mod:`.model`: the model :func:`double_gaussian`, its Jacobian and
   :func:`model_frame`;
-* :mod:`.results`: the result container :class:`ProfileFits` (no fitting code);
+* :mod:`...io.profile_fits`: the result container :class:`ProfileFits` (the product: no fitting code);
 * :mod:`.binning`: :func:`bin_edges` and :func:`binned_profiles`;
 * :mod:`.engine`: the generic bounded least-squares engine shared by both stages
   (input checks, per-bin data, start values, linear parameter maps);
@@ -53,7 +53,7 @@ from .binning import bin_edges, binned_profiles
 from .final import fit_final_profiles, scale_reference
 from .median import fit_median_profiles
 from .model import double_gaussian, model_frame
-from .results import PARAM_NAMES, ProfileFits
+from ...io.profile_fits import PARAM_NAMES, ProfileFits
 
 __all__ = [
     "FitFlag",

@@ -13,7 +13,7 @@ from ...flags import FitFlag
 from .engine import (_M_SINGLE, _MIN_POINTS_DOUBLE, _MIN_POINTS_SINGLE, _bin_data,
                      _check_inputs, _fit_model, _m_fixed_ratio)
 from .model import double_gaussian
-from .results import ProfileFits
+from ...io.profile_fits import ProfileFits
 
 __all__ = ["fit_final_profiles", "scale_reference"]
 

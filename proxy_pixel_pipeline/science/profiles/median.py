@@ -13,7 +13,7 @@ from scipy.special import fdtrc
 from ...flags import FitFlag
 from .engine import (_M_DOUBLE, _M_SINGLE, _MIN_POINTS_DOUBLE, _MIN_POINTS_SINGLE, _bin_data,
                      _check_inputs, _fit_model, _split_seed, _start_values)
-from .results import ProfileFits
+from ...io.profile_fits import ProfileFits
 
 __all__ = ["fit_median_profiles"]
 

@@ -1,4 +1,4 @@
-"""The result container of the column-profile fits, :class:`ProfileFits`.
+"""The profile fits product (stages 3 and 4): the result container :class:`ProfileFits`.
 
 One entry per column bin: the seven parameters of the double Gaussian (in
 the order of :data:`PARAM_NAMES`), their uncertainties, the peak ratio, the
@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 from astropy.table import Table
 
-from ...flags import FitFlag, flagdoc
+from ..flags import FitFlag, flagdoc
 
 __all__ = ["PARAM_NAMES", "ProfileFits"]
 
