@@ -3,7 +3,7 @@ upwards; science is MPI-free; I/O knows no science; no module is too long; no mo
 state that a run fills in."""
 
 import ast
-from pathlib import Path
+
 
 import pytest
 

@@ -11,6 +11,7 @@ from astropy.io import fits
 from proxy_pixel_pipeline.runtime import registry
 from proxy_pixel_pipeline.runtime.config import load_config
 from proxy_pixel_pipeline.errors import PipelineError
+from proxy_pixel_pipeline.io.products import FinalFrame
 from proxy_pixel_pipeline.runtime.layout import Layout
 from proxy_pixel_pipeline.score import format_table, score_run, write_score
 from proxy_pixel_pipeline.simulate import simulate
@@ -53,10 +54,10 @@ def write_perfect_outputs(folder):
         for target in (layout.final_no_infill(path), layout.final(path)):
             target.parent.mkdir(parents=True, exist_ok=True)
         fits.PrimaryHDU(signal).writeto(layout.final_no_infill(path), overwrite=True)
-        fits.HDUList([fits.PrimaryHDU(signal),
-                      fits.ImageHDU(np.zeros(signal.shape, np.uint8), name="INFILLED"),
-                      fits.ImageHDU((truth["COSMIC"] > 0).astype(np.uint8), name="COSMIC")]
-                     ).writeto(layout.final(path), overwrite=True)
+        frame = FinalFrame(signal, np.ones_like(signal), np.zeros(signal.shape, np.uint8),
+                           np.zeros(signal.shape, bool), truth["COSMIC"] > 0)
+        fits.HDUList([fits.PrimaryHDU(signal), *frame.extensions()]).writeto(
+            layout.final(path), overwrite=True)
     return cfg
 
 

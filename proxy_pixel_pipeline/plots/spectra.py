@@ -50,11 +50,11 @@ WAVELABEL = "wavelength [Å]"
 FEW_PIXELS = SpectrumFlag.LOW_WEIGHT | SpectrumFlag.NO_DATA
 
 
-def _spectral_axis(table):
-    """The x values and label of a table with ``WAVELENGTH`` (A) or ``COLUMN``."""
-    if "WAVELENGTH" in table.colnames and np.isfinite(np.asarray(table["WAVELENGTH"], float)).all():
-        return np.asarray(table["WAVELENGTH"], float), WAVELABEL
-    return np.asarray(table["COLUMN"], float), XLABEL
+def _spectral_axis(spectrum):
+    """The x values and label of a :class:`Spectrum`: wavelength (A) if known, else column."""
+    if spectrum.wavelength is not None and np.isfinite(spectrum.wavelength).all():
+        return spectrum.wavelength, WAVELABEL
+    return np.arange(len(spectrum.flux), dtype=float), XLABEL
 
 
 def _band(ax, x, y, err, colour, label, lw=1.0, alpha=0.3):

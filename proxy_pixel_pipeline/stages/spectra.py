@@ -38,7 +38,7 @@ from astropy.table import Table
 
 from ..errors import PipelineError
 from ..flags import SpectrumFlag
-from ..io.fitsio import header_values, read_image
+from ..io.fitsio import header_values
 from ..io.products import (FinalFrame, Spectrum, depths_hdu, light_curve_hdus, read_profile_fits,
                            read_spectral_mask)
 from ..science import lightcurves as lc
@@ -112,9 +112,14 @@ class Spectra(FrameStage):
         """Pass 1 (template profile only): every frame's trace centroids, scattered."""
         self.region = self.comm.bcast(self.region if self.rank0 else None)
         self.offsets = self.template = None
+        self._frames = {}                  # rank 0: frames read in pass 1, by index
         if self.cfg.extract_profile != "template":
             return
         cents = {}
+
+        def read(i):                    # rank 0 keeps each frame for the extraction
+            self._frames[i] = _read_final(self.layout.final(self.science[i]))
+            return self._frames[i][0]
 
         def centroids(stack):
             c, f = column_centroids(stack, self.region)
@@ -123,15 +128,14 @@ class Spectra(FrameStage):
         def keep(i, out):
             cents[i] = out
 
-        map_frames(self.comm, len(self.science),
-                   lambda i: read_image(self.layout.final(self.science[i])), centroids, keep)
+        map_frames(self.comm, len(self.science), read, centroids, keep)
         if self.rank0:
             n = len(self.science)
             self.offsets = trace_offsets(np.array([cents[i]["centroid"] for i in range(n)]),
                                          np.array([cents[i]["flux"] for i in range(n)]))
             aligned = []
-            for i, p in enumerate(self.science):
-                data, _, dq = _read_final(self.layout.final(p))
+            for i in range(n):
+                data, _, dq = self._frames[i]
                 aligned.append(shift_rows(np.where(usable_pixels(data, dq), data, np.nan),
                                           -self.offsets[i]))
             self.template = build_template(np.array(aligned), self.region, self.cfg.profile_smooth)
@@ -140,7 +144,8 @@ class Spectra(FrameStage):
 
     def read_frame(self, i):
         src = self.science[i]
-        data, err, dq = _read_final(self.layout.final(src))
+        frame = self._frames.pop(i, None)
+        data, err, dq = frame if frame is not None else _read_final(self.layout.final(src))
         if self.cfg.extract_profile == "template":
             profile = profile_for_frame(self.template, self.offsets[i], self.region)
         else:
