@@ -70,3 +70,24 @@ def test_a_stage_digest_ignores_settings_of_stages_it_does_not_read(tmp_path):
     for stage in registry.STAGES:
         changed = a.digest(stage.number) != c.digest(stage.number)
         assert changed == (stage.number in later), stage.number
+
+
+def test_render_config_writes_the_given_keys_in_declaration_order(tmp_path):
+    values = {"transit_mid": 60310.116319444445, "dark_frames": "*d/*.fits", "gain": 1.25,
+              "science_frames": "s/*.fits", "spectral_mask": "m.fits", "output_dir": "../out",
+              "proxy_method": "lsq", "wavelength_solution": [2479.0, 0.40400586223742063],
+              "missing_value": None}
+    text = settings.render_config(values, ["written by a test", "second line"])
+    assert text.startswith("# written by a test\n# second line\n")
+    keys = [line.split(":")[0] for line in text.splitlines() if line and line[0] not in "# "]
+    order = [s.name for s in settings.SETTINGS]
+    assert keys == sorted(values, key=order.index)
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    cfg = load_config(path)
+    assert cfg.dark_frames == str(tmp_path / "*d" / "*.fits")      # a leading * is quoted
+    assert cfg.transit_mid == values["transit_mid"] and cfg.gain == 1.25
+    assert cfg.wavelength_solution == tuple(values["wavelength_solution"])
+    assert cfg.missing_value is None and cfg.proxy_method == "lsq"
+    with pytest.raises(ValueError, match="no_such_key"):
+        settings.render_config({"no_such_key": 1})

@@ -9,10 +9,14 @@ key (see :mod:`.registry`); keys that change only speed list none.
 
 from __future__ import annotations
 
+import json
 import textwrap
 from dataclasses import dataclass
 
-__all__ = ["Setting", "SETTINGS", "REQUIRED", "by_name", "keys_of_stage", "path_keys", "render_yaml"]
+import yaml
+
+__all__ = ["Setting", "SETTINGS", "REQUIRED", "by_name", "keys_of_stage", "path_keys", "render_yaml",
+           "render_config"]
 
 
 class _Required:
@@ -257,18 +261,72 @@ def render_yaml() -> str:
         "# (or `python simulate.py --preset demo --out data/demo`).",
         "# Generated from proxy_pixel_pipeline/runtime/settings.py (python -m proxy_pixel_pipeline.runtime.settings).",
     ]
-    section = None
+    values = {s.name: s.example if s.required else _yaml_value(s.default) for s in SETTINGS}
+    return "\n".join(lines + _key_lines(values)) + "\n"
+
+
+def render_config(values, comments=()) -> str:
+    """A config file setting ``values``, each key with its doc, in declaration order.
+
+    For tools that write a config for the pipeline (the simulator): the keys
+    and their comments come from :data:`SETTINGS`, so the file reads like the
+    repository's ``config.yaml`` with only the given keys.
+
+    Parameters
+    ----------
+    values : dict
+        Key to value (str, number, bool, None or a list of numbers); the
+        values are written as YAML scalars or flow lists and are not
+        range-checked here (:func:`~.config.load_config` does that).
+    comments : sequence of str
+        Lines written first, each as a ``#`` comment.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        A key that is not a setting (the message names it).
+    """
+    for key in values:
+        if key not in _BY_NAME:
+            raise ValueError(f"render_config: unknown config key '{key}'")
+    lines = [f"# {text}" if text else "#" for text in comments]
+    body = _key_lines({s.name: _config_value(values[s.name]) for s in SETTINGS if s.name in values})
+    return "\n".join(lines + (body if lines else body[1:])) + "\n"
+
+
+def _key_lines(text_of) -> list:
+    """``key: value  # doc`` lines (docs wrapped at 100 columns) under section headings, for the
+    keys of ``text_of`` (name -> value as YAML text), in declaration order."""
+    lines, section = [], None
     for s in SETTINGS:
+        if s.name not in text_of:
+            continue
         if s.section != section:
             section = s.section
             lines += ["", f"# ---- {section}"]
-        value = s.example if s.required else _yaml_value(s.default)
-        key = f"{s.name}: {value}"
+        key = f"{s.name}: {text_of[s.name]}"
         width = max(_VALUE_COLUMN, len(key) + 3)
         wrapped = textwrap.wrap(s.doc, _WIDTH - width - 2) or [""]
         lines.append(f"{key:<{width}}# {wrapped[0]}")
         lines += [f"{'':<{width}}# {more}" for more in wrapped[1:]]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _config_value(value) -> str:
+    """``value`` as YAML text that reads back as ``value`` (strings quoted when they must be)."""
+    text = _yaml_value(value)
+    if isinstance(value, str):
+        try:
+            same = yaml.safe_load(f"key: {text}") == {"key": value}
+        except yaml.YAMLError:
+            same = False
+        if not same:
+            text = json.dumps(value)          # a double-quoted YAML scalar
+    return text
 
 
 def _yaml_value(value) -> str:
