@@ -1,8 +1,9 @@
 """Red noise in a fit's residuals: the time-averaging (binning) test.
 
 For white noise the RMS of residuals averaged in bins of ``N`` frames falls as
-``sigma_1 / sqrt(N) * sqrt(M / (M - 1))`` (``M`` bins; Pont, Zucker & Queloz
-2006; Winn et al. 2008).  Correlated noise (systematics the model misses)
+``sigma_1 / sqrt(N)`` (Pont, Zucker & Queloz 2006; Winn et al. 2008); here
+the residuals are centred on their mean first, so the expectation of the RMS
+over ``M`` bins is ``sigma_1 / sqrt(N) * sqrt((M - 1) / M)``.  Correlated noise (systematics the model misses)
 falls more slowly; the ratio of the measured to the expected RMS, averaged
 over the bin sizes ``N >= 2``, is the red-noise factor ``beta`` (~1 for white
 noise).  Bins are consecutive frames in time order; by default they may span
@@ -43,7 +44,7 @@ class RedNoise:
     rms : ndarray
         RMS of the bin averages (units of the residuals).
     expected : ndarray
-        White-noise expectation ``sigma_1 / sqrt(N) * sqrt(M / (M - 1))``.
+        White-noise expectation ``sigma_1 / sqrt(N) * sqrt((M - 1) / M)``.
     n_bins : ndarray of int
         Bins ``M`` at each size.
     """
@@ -92,7 +93,7 @@ def red_noise(residuals, times=None, groups=None, bin_sizes=None, min_bins=6,
     covariance : array_like, shape (n, n), optional
         Expected covariance of the residuals under white noise (any scale);
         without it, the white-noise expectation is ``sigma_1 / sqrt(N) *
-        sqrt(M / (M - 1))``.
+        sqrt((M - 1) / M)``.
 
     Returns
     -------
@@ -125,7 +126,7 @@ def red_noise(residuals, times=None, groups=None, bin_sizes=None, min_bins=6,
         sizes.append(int(size))
         rms.append(float(np.sqrt(np.mean(means ** 2))))
         if C is None:
-            expected.append(sigma1 / np.sqrt(size) * np.sqrt(m / (m - 1.0)))
+            expected.append(sigma1 / np.sqrt(size) * np.sqrt((m - 1.0) / m))
         else:
             same = (labels[:, None] == labels[None, :]) & inside[:, None]
             expected.append(float(np.sqrt(max(np.sum(C[same]), 0.0) / (size ** 2 * m))))

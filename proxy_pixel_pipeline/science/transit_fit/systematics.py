@@ -23,7 +23,8 @@ from what can be measured per frame:
 Every column but the constant is standardized (zero mean, unit standard
 deviation over the frames used), so coefficients are flux changes per
 standard deviation of the regressor and the normal equations stay well
-conditioned; a polynomial's powers are taken of the standardized variable.
+conditioned; a polynomial's powers are taken of the standardized variable
+(and standardized again).
 A column that is constant over the frames used, or a linear combination of
 earlier columns, is dropped (and named in :attr:`Design.dropped`).
 """
@@ -149,7 +150,9 @@ class Design:
         Frames the fit may use: finite regressors, a valid orbit, not in a
         dropped first orbit, and the caller's mask.
     center, scale : ndarray, shape (n_coef,)
-        Raw column = ``center + scale * matrix`` (constant: 0 and 1).
+        Raw column = ``center + scale * matrix`` (constant: 0 and 1); the raw
+        column of a linear term is the regressor itself (days for times), of
+        a power ``^k`` the k-th power of the standardized regressor.
     dropped : tuple of str
         Columns left out (constant over the usable frames or degenerate).
     timescale : float or None
@@ -165,8 +168,11 @@ class Design:
     timescale: float | None = None
 
 
-def _powers(prefix, x, order):
-    return [(f"{prefix}" if k == 1 else f"{prefix}^{k}", x ** k) for k in range(1, order + 1)]
+def _powers(prefix, x, use, order):
+    """``x`` itself, then powers 2.. of the standardized ``x``."""
+    mu, sd = _standard(x, use)
+    z = (x - mu) / (sd or 1.0)
+    return [(prefix, x)] + [(f"{prefix}^{k}", z ** k) for k in range(2, order + 1)]
 
 
 def _standard(x, use):
@@ -243,8 +249,7 @@ def design_matrix(spec: SystematicsSpec, times, orbit, since_start, regressors=N
         scale_min = spec.ramp_timescales[0] if timescale is None else float(timescale)
         ramp = [("ramp_exp", np.exp(-tau * _MIN_PER_DAY / scale_min))]
     elif spec.ramp == "poly":
-        mu, sd = _standard(tau, use)
-        ramp = _powers("ramp_t", (tau - mu) / (sd or 1.0), spec.ramp_order)
+        ramp = _powers("ramp_t", tau, use, spec.ramp_order)
         scale_min = None
     else:
         ramp, scale_min = [], None
@@ -256,13 +261,11 @@ def design_matrix(spec: SystematicsSpec, times, orbit, since_start, regressors=N
     else:
         cols += ramp
     if spec.visit_order:
-        mu, sd = _standard(t, use)
-        cols += _powers("visit_t", (t - mu) / (sd or 1.0), spec.visit_order)
+        cols += _powers("visit_t", t, use, spec.visit_order)
     for name, order in ((OFFSET, spec.offset_order), (WIDTH, spec.width_order),
                         (TEMPERATURE, spec.temperature_order)):
         if order:
-            mu, sd = _standard(raw[name], use)
-            cols += _powers(name, (raw[name] - mu) / (sd or 1.0), order)
+            cols += _powers(name, raw[name], use, order)
     builtin = {OFFSET: spec.offset_order, WIDTH: spec.width_order,
                TEMPERATURE: spec.temperature_order}
     cols += [(name, raw[name]) for name in spec.extra if not builtin.get(name)]
