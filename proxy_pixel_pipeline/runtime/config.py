@@ -12,6 +12,7 @@ the key.  Relative paths resolve against the config file's folder.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import glob
 import hashlib
 import json
@@ -73,16 +74,17 @@ class _ConfigMethods:
     def provenance(self, stage: int, runid=None) -> Provenance:
         """What every file a run of ``stage`` writes records about it (:mod:`..io.provenance`):
         the stage, every setting (paths by file name), their digest and the run's RUNID."""
-        settings = {}
-        for key, value in self.values().items():
-            if key in PATH_KEYS and value is not None:
-                value = Path(value).name
-            if isinstance(value, tuple):        # a list of numbers (e.g. wavelength_solution)
-                value = "[" + ", ".join(map(repr, value)) + "]"
-            settings[key] = "null" if value is None else value
+        settings = {key: recorded_value(key, value) for key, value in self.values().items()}
         return Provenance(stage=stage, title=registry.stage(stage).title,
                           digest=self.digest(stage), config_file=Path(self.source).name,
                           settings=settings, runid=runid or new_run_id())
+
+    @functools.cached_property
+    def transit(self):
+        """The transit model (:class:`~..science.transit_fit.TransitModel`) of
+        ``transit_model`` box or batman, made and validated when the config loads; None
+        for none."""
+        return _transit_model(self.source, self.values())
 
     def values(self, keys=None) -> dict:
         """The YAML-level settings (all, or only ``keys``) as a plain dict."""
@@ -177,10 +179,77 @@ def config_from_dict(raw: dict, base=".", source="<dict>") -> Config:
     base = Path(base)
     written = {key: values.get(key, by_name(key).default) for key in PATH_KEYS}
     for key in PATH_KEYS:
-        if values.get(key) is not None:
+        if by_name(key).kind == "paths":              # a list of files (joint_visits)
+            if values.get(key):
+                values[key] = tuple(os.path.normpath(base / Path(v).expanduser())
+                                    for v in values[key])
+        elif values.get(key) is not None:
             values[key] = os.path.normpath(base / Path(values[key]).expanduser())
     _check_paths(source, values)
-    return Config(**values, source=source, as_written=written)
+    _check_cross(source, values)
+    cfg = Config(**values, source=source, as_written=written)
+    cfg.transit                            # made and validated now: errors name the key
+    return cfg
+
+
+def recorded_value(key, value):
+    """A setting as product headers record it: paths by file name, lists as text, None as
+    ``null`` (the one rule for writing and for comparing, :mod:`.lineage`)."""
+    if value is None:
+        return "null"
+    if key in PATH_KEYS:
+        value = (tuple(Path(v).name for v in value) if isinstance(value, tuple)
+                 else Path(value).name)
+    if isinstance(value, tuple):        # a list (wavelength_solution, bands, names)
+        return "[" + ", ".join(map(repr, value)) + "]"
+    return value
+
+
+def _check_cross(source, values):
+    """Settings that must agree with each other."""
+    get = lambda key: values.get(key, by_name(key).default)    # noqa: E731
+    if get("emcee_burn") >= get("emcee_steps"):
+        raise PipelineError(f"{source}: key 'emcee_burn' ({get('emcee_burn')}) must be below "
+                            f"emcee_steps ({get('emcee_steps')})")
+    if get("channel_wavelengths") is not None and get("wavelength_solution") is None:
+        raise PipelineError(f"{source}: key 'channel_wavelengths' needs a wavelength_solution")
+    if get("fit_geometry"):
+        for key in ("planet_a_rs_err", "planet_inclination_err"):
+            if get(key) is None:
+                raise PipelineError(f"{source}: key '{key}' is needed by fit_geometry: true")
+    missing = [k for k in get("systematics_extra") if k not in get("header_regressors")]
+    if missing:
+        raise PipelineError(f"{source}: key 'systematics_extra' names '{missing[0]}', which "
+                            f"header_regressors does not copy")
+
+
+def _transit_model(source, values):
+    """The TransitModel of a config (None for transit_model: none); a missing key is one
+    error naming it."""
+    from ..science.transit_fit.transit import TransitModel
+
+    get = lambda key: values.get(key, by_name(key).default)    # noqa: E731
+    kind = get("transit_model")
+    if kind == "none":
+        return None
+    need = {"box": ("transit_mid", "transit_duration"),
+            "batman": ("transit_mid", "planet_period", "planet_a_rs", "planet_inclination")}
+    for key in need[kind]:
+        if get(key) is None:
+            raise PipelineError(f"{source}: key '{key}' is needed by transit_model: {kind}")
+    ld = tuple(get("limb_darkening") or ())
+    if len(ld) not in (0, 1, 2, 4):
+        raise PipelineError(f"{source}: key 'limb_darkening' must have 1, 2 or 4 coefficients, "
+                            f"got {len(ld)}")
+    try:
+        if kind == "box":
+            return TransitModel(period=get("planet_period") or 1e3, a_rs=get("planet_a_rs") or 10.0,
+                                inclination=get("planet_inclination") or 90.0,
+                                model="box", duration=get("transit_duration"))
+        return TransitModel(period=get("planet_period"), a_rs=get("planet_a_rs"),
+                            inclination=get("planet_inclination"), limb_darkening=ld)
+    except PipelineError as exc:
+        raise PipelineError(f"{source}: {exc}") from None
 
 
 def _check_paths(source, values):
@@ -227,6 +296,21 @@ def _check(source, key, value, setting):
         if setting.choices and value not in setting.choices:
             raise PipelineError(f"{where} must be one of {'|'.join(setting.choices)}, got {value!r}")
         return value
+    if kind in ("strs", "paths"):
+        if (not isinstance(value, (list, tuple))
+                or not all(isinstance(v, str) and v for v in value)):
+            raise PipelineError(f"{where} must be a list of names, e.g. [QUAT1, QUAT2], got "
+                                f"{value!r}")
+        return tuple(value)
+    if kind == "bands":
+        ok = isinstance(value, (list, tuple)) and value and all(
+            isinstance(b, (list, tuple)) and len(b) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in b) and b[0] < b[1] for b in value)
+        if not ok:
+            raise PipelineError(f"{where} must be a list of [low, high] wavelength bands in A, "
+                                f"e.g. [[2500, 2700], [2790, 2810]], got {value!r}")
+        return tuple((float(lo), float(hi)) for lo, hi in value)
     if kind == "floats":
         if (not isinstance(value, (list, tuple)) or not value
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)

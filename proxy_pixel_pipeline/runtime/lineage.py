@@ -19,7 +19,7 @@ from astropy.io import fits
 from ..errors import PipelineError
 from ..io.provenance import inputs_digest, parent_runs, run_id
 from . import registry
-from .config import PATH_KEYS
+from .config import recorded_value
 
 __all__ = ["input_files", "raw_files", "check_product", "check_inputs", "changed_settings"]
 
@@ -101,10 +101,7 @@ def changed_settings(header, config, stage):
         card = f"HIERARCH PPP {key.upper()}"
         if card not in header:
             continue
-        then = header[card]
-        then = None if then == "null" else then
-        if key in PATH_KEYS and now is not None:
-            now = Path(now).name
+        then, now = header[card], recorded_value(key, now)
         if not _same_value(then, now):
             out.append(f"{key}: {then} in the file, {now} in {Path(config.source).name}")
     return out

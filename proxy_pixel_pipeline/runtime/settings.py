@@ -38,7 +38,9 @@ class Setting:
         YAML key.
     kind : str
         ``str``, ``int``, ``float``, ``bool``, ``path`` (a file, relative to the
-        config file), ``glob`` (a pattern of files, likewise) or ``floats`` (a
+        config file), ``glob`` (a pattern of files, likewise), ``paths`` (a list
+        of files, likewise), ``strs`` (a list of words), ``bands`` (a list of
+        ``[low, high]`` pairs of numbers) or ``floats`` (a
         list of numbers, kept as a tuple).
     default
         Value when the key is absent; :data:`REQUIRED` if it must be given.
@@ -77,7 +79,8 @@ class Setting:
     @property
     def python_type(self):
         return {"str": str, "int": int, "float": float, "bool": bool,
-                "path": str, "glob": str, "floats": tuple}[self.kind]
+                "path": str, "glob": str, "floats": tuple, "strs": tuple, "paths": tuple,
+                "bands": tuple}[self.kind]
 
 
 _REQ = "required"
@@ -86,7 +89,8 @@ _S1 = "stage 1: proxy matching"
 _S2 = "stage 2: frames"
 _S34 = "stages 3-4: double-Gaussian profile fits"
 _S5 = "stage 5: infill and cosmic rays (lacosmic, van Dokkum 2001)"
-_S6 = "stage 6: spectra, light curves and transit depths (Horne 1986)"
+_S6 = "stage 6: spectra and light curves (Horne 1986)"
+_S7 = "stage 7: transit and systematics fit (batman, emcee), one visit or several"
 
 SETTINGS = (
     # ---- required (other tools write configs with these names)
@@ -211,22 +215,94 @@ SETTINGS = (
             "header keyword of the exposure time, s (mid-exposure = start + half of it)", _S6),
     Setting("channel_width", "int", 100, (6,), "columns per spectroscopic light-curve channel",
             _S6, low=1),
-    Setting("transit_model", "str", "none", (6,),
-            "none | box | batman: transit depths from a box window (transit_mid, "
-            "transit_duration) or a batman model (transit_mid, planet_*, limb_darkening)",
-            _S6, choices=("none", "box", "batman")),
-    Setting("transit_mid", "float", None, (6,), "mid-transit time, MJD", _S6, nullable=True),
-    Setting("transit_duration", "float", None, (6,),
-            "box model: full transit duration, days", _S6, low=0.0, nullable=True),
-    Setting("planet_period", "float", None, (6,), "batman: orbital period, days", _S6,
+    Setting("channel_wavelengths", "bands", None, (6,),
+            "spectroscopic channels as [low, high] bands in A (they may overlap, e.g. a line's "
+            "narrow band inside broader channels), instead of channel_width columns; needs "
+            "wavelength_solution; null = channel_width", _S6, nullable=True),
+    Setting("orbit_gap", "float", 20.0, (6,),
+            "minutes between frames that start a new orbit window (the orbit number and the "
+            "time since the window's start go into light_curves.fits for the systematics)",
+            _S6, low=0.0),
+    Setting("header_regressors", "strs", (), (6,),
+            "science header keywords copied per frame into light_curves.fits (e.g. attitude "
+            "quaternions), for the systematics model (systematics_extra)", _S6),
+    Setting("transit_model", "str", "none", (6, 7),
+            "none | box | batman: the transit (box: transit_mid, transit_duration; batman: "
+            "transit_mid, planet_*, limb_darkening); stage 6 normalises the light curves "
+            "out of transit, stage 7 fits it", _S7, choices=("none", "box", "batman")),
+    Setting("transit_mid", "float", None, (6, 7),
+            "mid-transit time of this visit, MJD (the starting value when fit_mid_time)", _S7,
+            nullable=True),
+    Setting("transit_duration", "float", None, (6, 7),
+            "box model: full transit duration, days", _S7, low=0.0, nullable=True),
+    Setting("planet_period", "float", None, (6, 7), "batman: orbital period, days", _S7,
             low=0.0, nullable=True),
-    Setting("planet_a_rs", "float", None, (6,), "batman: semi-major axis / stellar radius",
-            _S6, low=1.0, nullable=True),
-    Setting("planet_inclination", "float", None, (6,), "batman: orbital inclination, degrees",
-            _S6, low=0.0, high=90.0, nullable=True),
-    Setting("limb_darkening", "floats", None, (6,),
+    Setting("planet_a_rs", "float", None, (6, 7), "batman: semi-major axis / stellar radius",
+            _S7, low=1.0, nullable=True),
+    Setting("planet_inclination", "float", None, (6, 7), "batman: orbital inclination, degrees",
+            _S7, low=0.0, high=90.0, nullable=True),
+    Setting("limb_darkening", "floats", None, (6, 7),
             "batman: limb-darkening coefficients (1 linear, 2 quadratic, 4 nonlinear); null = "
-            "uniform disc", _S6, nullable=True),
+            "uniform disc", _S7, nullable=True),
+    Setting("fit_geometry", "bool", False, (7,),
+            "white light: a/R* and inclination free with Gaussian priors (planet_a_rs +- "
+            "planet_a_rs_err, planet_inclination +- planet_inclination_err); the channels "
+            "keep the white fit's values", _S7),
+    Setting("planet_a_rs_err", "float", None, (7,), "fit_geometry: prior width of a/R*", _S7,
+            low=0.0, nullable=True),
+    Setting("planet_inclination_err", "float", None, (7,),
+            "fit_geometry: prior width of the inclination, degrees", _S7, low=0.0, nullable=True),
+    Setting("fit_mid_time", "bool", False, (7,),
+            "each visit's mid-transit time free (uniform within mid_time_window of its "
+            "transit_mid); false = fixed at transit_mid", _S7),
+    Setting("mid_time_window", "float", 0.04, (7,),
+            "fit_mid_time: half-width of the mid-transit time's prior, days", _S7, low=0.0),
+    Setting("systematics_ramp", "str", "exp", (7,),
+            "exp | poly | none: ramp in the time since each orbit window's start (throughput "
+            "settling)", _S7, choices=("exp", "poly", "none")),
+    Setting("systematics_ramp_order", "int", 1, (7,), "poly ramp: degree", _S7, low=1, high=4),
+    Setting("systematics_ramp_timescales", "floats", (10.0,), (7,),
+            "exp ramp: timescale(s), minutes; with several, each visit takes the one of "
+            "lowest BIC", _S7),
+    Setting("systematics_first_orbit", "str", "own", (7,),
+            "keep | drop | own: a visit's first orbit window (which settles more strongly) like "
+            "the others, left out, or with its own offset and ramp", _S7,
+            choices=("keep", "drop", "own")),
+    Setting("systematics_visit_order", "int", 1, (7,),
+            "degree of a polynomial in time over each visit (slow drift); 0 = none", _S7,
+            low=0, high=3),
+    Setting("systematics_offset_order", "int", 1, (7,),
+            "terms in the trace's measured offset (pointing): 0 none, 1 linear, 2 + quadratic",
+            _S7, low=0, high=2),
+    Setting("systematics_width_order", "int", 1, (7,),
+            "terms in the trace's measured width (jitter smear): 0 none, 1 linear, 2 + quadratic",
+            _S7, low=0, high=2),
+    Setting("systematics_temperature_order", "int", 0, (7,),
+            "terms in the CCD temperature: 0 none, 1 linear, 2 + quadratic", _S7, low=0, high=2),
+    Setting("systematics_extra", "strs", (), (7,),
+            "more linear regressors: header keywords listed in header_regressors", _S7),
+    Setting("channel_common_mode", "str", "model", (7,),
+            "model | empirical | none: each channel divided by the white light's fitted "
+            "systematics model (model) or by the white light over its transit model "
+            "(empirical), then fitted with a constant and a slope in time; none = each channel "
+            "with the full systematics basis", _S7, choices=("model", "empirical", "none")),
+    Setting("joint_visits", "paths", (), (7,),
+            "config files of other visits of the same planet (each having finished stage 6), "
+            "fitted jointly with this one: Rp/R* shared, systematics (and mid-transit time) "
+            "per visit", _S7),
+    Setting("fit_sampler", "str", "emcee", (7,),
+            "emcee | lsq: posterior sampling, or least squares with errors from the "
+            "covariance (a quick look)", _S7, choices=("emcee", "lsq")),
+    Setting("emcee_walkers", "int", 0, (7,), "walkers; 0 = max(16, 4 x free parameters)", _S7,
+            low=0),
+    Setting("emcee_steps", "int", 2000, (7,), "steps per walker, burn-in included", _S7, low=10),
+    Setting("emcee_burn", "int", 500, (7,), "steps discarded as burn-in", _S7, low=0),
+    Setting("fit_seed", "int", 1, (7,),
+            "seed of the walkers and sampler (each channel derives its own: results do not "
+            "depend on the ranks)", _S7, low=0),
+    Setting("inflate_errors", "bool", True, (7,),
+            "widen each visit's errors by sqrt(reduced chi2) and the red-noise factor beta "
+            "when above 1", _S7),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -244,7 +320,7 @@ def keys_of_stage(number) -> tuple:
 
 def path_keys() -> tuple:
     """Keys holding paths or globs (relative to the config file; recorded by name in headers)."""
-    return tuple(s.name for s in SETTINGS if s.kind in ("path", "glob"))
+    return tuple(s.name for s in SETTINGS if s.kind in ("path", "glob", "paths"))
 
 
 _VALUE_COLUMN = 29

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import PipelineError
 
-__all__ = ["channel_edges", "wavelengths", "fill_columns", "mid_exposure", "usable_columns", "bin_channels",
+__all__ = ["band_edges", "channel_edges", "wavelengths", "fill_columns", "mid_exposure", "usable_columns", "bin_channels",
            "normalise", "transit_shape", "fit_depth", "transit_depth", "Depth"]
 
 _JD_MJD = 2400000.5
@@ -29,6 +29,40 @@ def channel_edges(n_columns, width) -> np.ndarray:
     """``(n_channels, 2)`` half-open column ranges of ``width`` columns (last one kept short)."""
     lo = np.arange(0, int(n_columns), int(width))
     return np.stack([lo, np.minimum(lo + int(width), int(n_columns))], axis=1)
+
+
+def band_edges(wave, bands) -> np.ndarray:
+    """``(n_channels, 2)`` half-open column ranges of wavelength bands.
+
+    Parameters
+    ----------
+    wave : ndarray, shape (n_columns,)
+        Each column's wavelength, A, increasing.
+    bands : sequence of (float, float)
+        ``[low, high]`` in A; a column belongs to a band when its wavelength
+        lies within it (bands may overlap).
+
+    Returns
+    -------
+    ndarray of int
+
+    Raises
+    ------
+    ValueError
+        A band lying (partly) outside the detector's wavelengths, or holding
+        no column, naming it.
+    """
+    wave = np.asarray(wave, float)
+    edges = []
+    for lo, hi in bands:
+        if lo < wave[0] or hi > wave[-1]:
+            raise ValueError(f"band [{lo:g}, {hi:g}] A lies outside the detector's "
+                             f"{wave[0]:.1f} to {wave[-1]:.1f} A")
+        first, stop = np.searchsorted(wave, lo, "left"), np.searchsorted(wave, hi, "right")
+        if stop <= first:
+            raise ValueError(f"band [{lo:g}, {hi:g}] A holds no column")
+        edges.append((first, stop))
+    return np.asarray(edges, int).reshape(-1, 2)
 
 
 def wavelengths(solution, columns):
@@ -141,15 +175,16 @@ def normalise(flux, flux_err, out_of_transit=None):
         return flux / scale, flux_err / np.abs(scale)
 
 
-def transit_shape(cfg, times, rp=None):
-    """The transit's shape ``s(t)`` (1 at full depth for a box) from the config.
+def transit_shape(transit, t0, times, rp=None):
+    """The transit's shape ``s(t)``: 1 at full depth for a box, ``(1 - lc) / rp**2``
+    for batman.
 
     Parameters
     ----------
-    cfg : Config
-        ``transit_model`` box (``transit_mid``, ``transit_duration``) or batman
-        (``transit_mid``, ``planet_period``, ``planet_a_rs``,
-        ``planet_inclination``, ``limb_darkening``).
+    transit : TransitModel
+        :class:`~.transit_fit.transit.TransitModel` (box or batman).
+    t0 : float
+        Mid-transit time, MJD.
     times : ndarray
         Mid-exposure MJD.
     rp : float, optional
@@ -158,36 +193,10 @@ def transit_shape(cfg, times, rp=None):
     Returns
     -------
     ndarray
-        ``s(t)``; with batman ``(1 - lc) / rp**2``.
-
-    Raises
-    ------
-    PipelineError
-        A key the model needs is missing, naming it.
     """
-    need = {"box": ("transit_mid", "transit_duration"),
-            "batman": ("transit_mid", "planet_period", "planet_a_rs", "planet_inclination")}
-    for key in need[cfg.transit_model]:
-        if getattr(cfg, key) is None:
-            raise PipelineError(f"{cfg.source}: key '{key}' is needed by transit_model: "
-                                f"{cfg.transit_model}")
-    t = np.asarray(times, float)
-    if cfg.transit_model == "box":
-        return (np.abs(t - cfg.transit_mid) <= cfg.transit_duration / 2).astype(float)
-    import batman
-
     rp = 0.1 if rp is None or not rp > 0 else float(rp)
-    params = batman.TransitParams()
-    params.t0, params.per, params.rp = cfg.transit_mid, cfg.planet_period, rp
-    params.a, params.inc, params.ecc, params.w = cfg.planet_a_rs, cfg.planet_inclination, 0.0, 90.0
-    ld = tuple(cfg.limb_darkening or ())
-    params.u = list(ld)
-    params.limb_dark = {0: "uniform", 1: "linear", 2: "quadratic", 4: "nonlinear"}.get(len(ld))
-    if params.limb_dark is None:
-        raise PipelineError(f"{cfg.source}: key 'limb_darkening' must have 1, 2 or 4 "
-                            f"coefficients, got {len(ld)}")
-    model = batman.TransitModel(params, t)
-    return (1.0 - model.light_curve(params)) / rp ** 2
+    t = np.asarray(times, float)
+    return (1.0 - transit.light_curve(t, rp, t0)) / rp ** 2
 
 
 @dataclass
@@ -242,10 +251,10 @@ def fit_depth(flux, shape) -> Depth:
     return Depth(float(depth), err, float(c), c * (1.0 - depth * shape))
 
 
-def transit_depth(cfg, times, flux) -> Depth:
-    """Depth of one light curve with the config's transit model (batman: the shape
-    recomputed once for the fitted Rp/R*)."""
-    result = fit_depth(flux, transit_shape(cfg, times))
-    if cfg.transit_model == "batman" and np.isfinite(result.depth) and result.depth != 0:
-        result = fit_depth(flux, transit_shape(cfg, times, rp=np.sqrt(abs(result.depth))))
+def transit_depth(transit, t0, times, flux) -> Depth:
+    """Depth of one light curve with a transit model (batman: the shape recomputed once
+    for the fitted Rp/R*), no systematics: a quick look (stage 7 fits the systematics)."""
+    result = fit_depth(flux, transit_shape(transit, t0, times))
+    if transit.model == "batman" and np.isfinite(result.depth) and result.depth != 0:
+        result = fit_depth(flux, transit_shape(transit, t0, times, rp=np.sqrt(abs(result.depth))))
     return result

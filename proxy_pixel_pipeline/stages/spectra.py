@@ -39,12 +39,13 @@ from astropy.table import Table
 from ..errors import PipelineError
 from ..flags import SpectrumFlag
 from ..io.fitsio import header_values
-from ..io.products import (FinalFrame, Spectrum, depths_hdu, light_curve_hdus, read_profile_fits,
+from ..io.products import (FinalFrame, Spectrum, light_curve_hdus, read_profile_fits,
                            read_spectral_mask)
 from ..science import lightcurves as lc
-from ..science.extraction import (box_extract, build_template, column_centroids, fit_profile,
-                                  optimal_extract, profile_for_frame, shift_rows, trace_offsets,
-                                  usable_pixels)
+from ..science.extraction import (box_extract, build_template, column_centroids, column_widths,
+                                  fit_profile, optimal_extract, profile_for_frame, shift_rows,
+                                  trace_offsets, trace_widths, usable_pixels)
+from ..science.transit_fit.orbits import find_orbits
 from ..science.profiles import model_frame
 from .base import FrameStage, map_frames
 
@@ -69,19 +70,46 @@ def check_wavelengths(cfg, n_columns):
 def _transit_shape(cfg, times, paths):
     """The transit shape at the frames' times, checked: every frame timed, some frames in
     and some out of transit."""
-    if cfg.transit_model == "none":
+    if cfg.transit is None:
         return None
     untimed = np.flatnonzero(~np.isfinite(times))
     if len(untimed):
         raise PipelineError(f"{paths[untimed[0]]}: no '{cfg.time_key}' header keyword, needed by "
                             f"transit_model: {cfg.transit_model} (key 'time_key')")
-    shape = lc.transit_shape(cfg, times)
+    shape = lc.transit_shape(cfg.transit, cfg.transit_mid, times)
     if not (shape > 0).any() or (shape > 0).all():
         where = "no" if not (shape > 0).any() else "every"
         raise PipelineError(f"{cfg.source}: key 'transit_mid' ({cfg.transit_mid}) puts {where} "
                             f"frame in transit (frames span MJD {np.min(times):.5f} to "
                             f"{np.max(times):.5f})")
     return shape
+
+
+def channel_edges(cfg, n_columns, wave):
+    """The channels' half-open column ranges: ``channel_wavelengths`` bands, else
+    ``channel_width`` columns; a band off the detector is one error naming the key."""
+    if cfg.channel_wavelengths is None:
+        return lc.channel_edges(n_columns, cfg.channel_width)
+    try:
+        return lc.band_edges(wave, cfg.channel_wavelengths)
+    except ValueError as exc:
+        raise PipelineError(f"{cfg.source}: key 'channel_wavelengths': {exc}") from None
+
+
+def frame_regressors(cfg, paths, times):
+    """What a systematics model needs per frame, from the headers and the times: the CCD
+    temperature, the orbit window and the time since its start, ``header_regressors``."""
+    orbits = find_orbits(times, cfg.orbit_gap)
+    out = {"ORBIT": orbits.number.astype(np.int32), "ORBIT_TIME": orbits.since_start,
+           "CCDTEMP": header_values(paths, cfg.ccdtemp_key)}
+    for key in cfg.header_regressors:
+        values = header_values(paths, key)
+        missing = np.flatnonzero(~np.isfinite(values))
+        if len(missing):
+            raise PipelineError(f"{paths[missing[0]]}: no numeric '{key}' header keyword (key "
+                                f"'header_regressors' in {cfg.source})")
+        out[key.upper()] = values
+    return out
 
 
 def _read_final(path):
@@ -104,17 +132,15 @@ class Spectra(FrameStage):
         self.wave = check_wavelengths(cfg, self.region.shape[1])
         self.times = frame_times(cfg, self.science)
         self.shape = _transit_shape(cfg, self.times, self.science)
-
-    def skipped_outputs(self):
-        return ("transit_depths",) if self.shape is None else ()
+        self.edges = channel_edges(cfg, self.region.shape[1], self.wave)
+        self.regressors = frame_regressors(cfg, self.science, self.times)
 
     def prepare(self):
-        """Pass 1 (template profile only): every frame's trace centroids, scattered."""
+        """Pass 1: every frame's trace centroids and widths, scattered (the trace's offset
+        and width per frame; the template profile from the frames aligned by the offsets)."""
         self.region = self.comm.bcast(self.region if self.rank0 else None)
-        self.offsets = self.template = None
+        self.offsets = self.widths = self.template = None
         self._frames = {}                  # rank 0: frames read in pass 1, by index
-        if self.cfg.extract_profile != "template":
-            return
         cents = {}
 
         def read(i):                    # rank 0 keeps each frame for the extraction
@@ -123,7 +149,7 @@ class Spectra(FrameStage):
 
         def centroids(stack):
             c, f = column_centroids(stack, self.region)
-            return {"centroid": c, "flux": f}
+            return {"centroid": c, "flux": f, "width": column_widths(stack, self.region, c)}
 
         def keep(i, out):
             cents[i] = out
@@ -131,8 +157,11 @@ class Spectra(FrameStage):
         map_frames(self.comm, len(self.science), read, centroids, keep)
         if self.rank0:
             n = len(self.science)
-            self.offsets = trace_offsets(np.array([cents[i]["centroid"] for i in range(n)]),
-                                         np.array([cents[i]["flux"] for i in range(n)]))
+            flux = np.array([cents[i]["flux"] for i in range(n)])
+            self.offsets = trace_offsets(np.array([cents[i]["centroid"] for i in range(n)]), flux)
+            self.widths = trace_widths(np.array([cents[i]["width"] for i in range(n)]), flux)
+            if self.cfg.extract_profile != "template":
+                return
             aligned = []
             for i in range(n):
                 data, _, dq = self._frames[i]
@@ -188,23 +217,29 @@ class Spectra(FrameStage):
         hdr["PROFILE"] = (self.cfg.extract_profile, "spatial profile of the optimal extraction")
         hdr["NREJECT"] = (int(out["rejected"].sum()), "pixels rejected as outliers")
         hdr["ERRSCALE"] = (float(out["err_scale"]), "factor on stage 5's ERR")
-        if self.offsets is not None:
-            hdr["TRACEOFF"] = (float(self.offsets[i]), "[rows] trace offset from the median")
+        hdr["TRACEOFF"] = (float(self.offsets[i]), "[rows] trace offset from the median")
+        hdr["TRACEWID"] = (float(self.widths[i]), "[rows] trace rms width")
         if np.isfinite(self.times[i]):
             hdr["MJD-MID"] = (float(self.times[i]), "mid-exposure MJD")
         self.write("spectra", frame=src, header=hdr, extensions=[spectrum.to_hdu(obs)])
 
     def finish(self):
-        """Rank 0: light curves and depths from the (staged) spectra of every frame."""
-        _write_series(self, self.science, self.times, self.shape, self.wave)
-        self.log.info("wrote %d spectra under %s, %s%s", len(self.science),
-                      self.layout.spectra(self.science[0]).parent, self.layout.light_curves.name,
-                      "" if self.shape is None else f", {self.layout.transit_depths.name}")
+        """Rank 0: light curves from the (staged) spectra of every frame."""
+        regressors = {"TRACE_OFFSET": self.offsets, "TRACE_WIDTH": self.widths, **self.regressors}
+        _write_series(self, self.science, self.times, self.shape, self.wave, self.edges,
+                      regressors)
+        self.log.info("wrote %d spectra under %s and %s", len(self.science),
+                      self.layout.spectra(self.science[0]).parent, self.layout.light_curves.name)
 
 
-def _write_series(stage, paths, times, shape, wave):
-    """Rank 0: light curves and depths from the (staged) spectra of every frame."""
-    cfg, log = stage.cfg, stage.log
+#: Units of the per-frame regressor columns of ``LIGHTCURVES``.
+_REGRESSOR_UNITS = {"TRACE_OFFSET": "pix", "TRACE_WIDTH": "pix", "ORBIT_TIME": "d",
+                    "CCDTEMP": "deg_C"}
+
+
+def _write_series(stage, paths, times, shape, wave, edges, regressors):
+    """Rank 0: light curves (and the frames' regressors) from the staged spectra."""
+    cfg = stage.cfg
     spectra = [Spectrum.read(stage.staged_path("spectra", p)) for p in paths]
     flux = np.array([s.flux for s in spectra])
     flux_err = np.array([s.flux_err for s in spectra])
@@ -218,10 +253,15 @@ def _write_series(stage, paths, times, shape, wave):
     times = times[order]
     shape = None if shape is None else shape[order]
     out_of_transit = None if shape is None else shape <= 1e-9
-    edges = lc.channel_edges(flux.shape[1], cfg.channel_width)
     ok = lc.usable_columns(flux)
     white, white_err, chans, chans_err = lc.bin_channels(flux, flux_err, edges, ok)
     wbox, wbox_err, _, _ = lc.bin_channels(box, box_err, edges, lc.usable_columns(box))
+    if cfg.channel_wavelengths is not None:       # the white light: every usable column
+        white, white_err = np.nansum(np.where(ok, flux, 0.0), axis=1), np.sqrt(
+            np.nansum(np.where(ok, flux_err, 0.0) ** 2, axis=1))
+        bok = lc.usable_columns(box)
+        wbox, wbox_err = np.nansum(np.where(bok, box, 0.0), axis=1), np.sqrt(
+            np.nansum(np.where(bok, box_err, 0.0) ** 2, axis=1))
     white, white_err = lc.normalise(white, white_err, out_of_transit)
     wbox, wbox_err = lc.normalise(wbox, wbox_err, out_of_transit)
     chans, chans_err = lc.normalise(chans, chans_err, out_of_transit)
@@ -235,33 +275,18 @@ def _write_series(stage, paths, times, shape, wave):
     lcs["CHANNELS"], lcs["CHANNELS_ERR"] = chans, chans_err
     if shape is not None:
         lcs["IN_TRANSIT"] = shape > 1e-9
+    for name, values in regressors.items():
+        lcs[name] = np.asarray(values)[order]
+        if name in _REGRESSOR_UNITS:
+            lcs[name].unit = _REGRESSOR_UNITS[name]
     chan_table = _channel_table(edges, ok, wave)
     hdr = fits.Header()
     hdr["NFRAMES"] = (len(paths), "frames")
     hdr["NCOLUSED"] = (int(ok.sum()), "columns with a finite flux in every frame")
     hdr["NFILLED"] = (int(few.sum()), "sparse column fluxes filled")
-    hdr["TMODEL"] = (cfg.transit_model, "transit model")
+    hdr["NORBITS"] = (int(len(np.unique(regressors["ORBIT"]))), "orbit windows (orbit_gap)")
+    hdr["TMODEL"] = (cfg.transit_model, "transit model (out-of-transit normalisation)")
     stage.write("light_curves", header=hdr, extensions=light_curve_hdus(lcs, chan_table))
-    if shape is None:
-        return
-    rows = [("white", lc.transit_depth(cfg, times, white))]
-    rows += [(str(k), lc.transit_depth(cfg, times, chans[:, k])) for k in range(len(edges))]
-    depths = Table()
-    depths["CHANNEL"] = [name for name, _ in rows]
-    lo = np.r_[int(np.flatnonzero(ok)[0]) if ok.any() else 0, chan_table["COLUMN_LO"]]
-    hi = np.r_[int(np.flatnonzero(ok)[-1]) if ok.any() else len(ok) - 1, chan_table["COLUMN_HI"]]
-    depths["COLUMN_LO"], depths["COLUMN_HI"] = lo.astype(np.int32), hi.astype(np.int32)
-    wl = np.full(len(rows), np.nan) if wave is None else wave[lo]
-    wh = np.full(len(rows), np.nan) if wave is None else wave[hi]
-    depths["WAVELENGTH_LO"], depths["WAVELENGTH_HI"] = wl, wh
-    depths["WAVELENGTH_LO"].unit = depths["WAVELENGTH_HI"].unit = "Angstrom"
-    depths["DEPTH"] = [d.depth for _, d in rows]
-    depths["DEPTH_ERR"] = [d.depth_err for _, d in rows]
-    hdr["WDEPTH"] = (rows[0][1].depth, "white-light transit depth")
-    hdr["WDEPTHER"] = (rows[0][1].depth_err, "its 1-sigma error")
-    stage.write("transit_depths", header=hdr, extensions=[depths_hdu(depths, cfg.transit_model)])
-    log.info("white-light depth %.5f +- %.5f (%s model)", rows[0][1].depth, rows[0][1].depth_err,
-             cfg.transit_model)
 
 
 def _channel_table(edges, ok, wave):
