@@ -485,6 +485,20 @@ def test_bad_systematics_and_visits():
         simulate("/nonexistent/never", preset="wasp189b", visit_trace_shift=20.0)
 
 
+def test_visits_of_a_small_planet_and_overwrite_with_fewer(tmp_path):
+    planet = dict(planet_period=1.5, planet_a_rs=4.0, planet_inclination=88.0, n_science=9)
+    out = simulate(tmp_path / "v", preset="tiny", seed=3, visits=2, **planet)
+    assert sorted(p.name for p in out.iterdir()) == ["visit1", "visit2"]
+    cfg = [yaml.safe_load((out / f"visit{k}" / "config.yaml").read_text()) for k in (1, 2)]
+    assert cfg[1]["transit_mid"] - cfg[0]["transit_mid"] == pytest.approx(1.5, abs=1e-9)
+    assert cfg[0]["transit_model"] == "batman" and cfg[0]["limb_darkening"] is None
+    (out / "notes.txt").write_text("keep me")
+    simulate(out, preset="tiny", seed=3, visits=1, overwrite=True, **planet)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "visit1"]
+    with pytest.raises(FileExistsError):
+        simulate(out, preset="tiny", seed=3, visits=1, **planet)
+
+
 def test_kelt9b_is_another_planet_with_other_systematics():
     a, b = PRESETS["wasp189b"], PRESETS["kelt9b"]
     assert a.systematics and b.systematics

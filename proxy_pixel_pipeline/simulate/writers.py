@@ -31,6 +31,10 @@ def prepare_out_dir(out: Path, overwrite: bool) -> None:
             for path in out.glob(pattern):
                 if path.is_file():
                     path.unlink()
+        # Visit folders left empty by that (a run with fewer visits) go too.
+        for folder in [*out.glob("visit*/*/"), *out.glob("visit*/")]:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
     out.mkdir(parents=True, exist_ok=True)
 
 
