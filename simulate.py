@@ -30,6 +30,10 @@ def main(argv=None) -> int:
     parser.add_argument("--missing-value", type=int, default=None, metavar="N",
                         help="write int32 frames with N marking missing pixels "
                              "(default: float32 frames with NaN)")
+    parser.add_argument("--visits", type=int, default=None, metavar="N",
+                        help="N visits of the planet, one period apart on one ephemeris: "
+                             "OUT/visit1 ... OUT/visitN, each with its own frames, truth and "
+                             "config.yaml (presets with a planet: wasp189b, kelt9b)")
     parser.add_argument("--overwrite", action="store_true",
                         help="write into a non-empty folder, replacing earlier simulator files")
     args = parser.parse_args(argv)
@@ -41,21 +45,25 @@ def main(argv=None) -> int:
         if seed is None:  # choose it here so that it can be printed
             import numpy as np
             seed = int(np.random.SeedSequence().generate_state(1)[0])
-        out = sim.simulate(args.out, preset=args.preset, seed=seed,
-                           overwrite=args.overwrite, **overrides)
+        out = sim.simulate(args.out, preset=args.preset, seed=seed, overwrite=args.overwrite,
+                           visits=args.visits, **overrides)
     except (FileExistsError, ValueError, TypeError) as exc:
         print(f"simulate.py: error: {exc}", file=sys.stderr)
         return 1
     from proxy_pixel_pipeline.runtime import registry
 
     params = sim.PRESETS[args.preset]
+    folders = [out] if args.visits is None else [out / f"visit{k}"
+                                                 for k in range(1, args.visits + 1)]
+    each = "" if args.visits is None else f" in each of {args.visits} visits"
     print(f"preset {args.preset}, seed {seed}: wrote {params.n_darks} darks and "
-          f"{params.n_science} science frames ({params.n_rows} x {params.n_columns}) "
+          f"{params.n_science} science frames ({params.n_rows} x {params.n_columns}){each} "
           f"in {time.perf_counter() - start:.1f} s")
-    print(f"  frames:        {out / 'darks'}, {out / 'science'}")
-    print(f"  spectral mask: {out / 'spectral_mask.fits'}")
-    print(f"  ground truth:  {out / 'truth'}")
-    print(f"  config:        {out / 'config.yaml'}  (give this to the pipeline)")
+    for folder in folders:
+        print(f"  frames:        {folder / 'darks'}, {folder / 'science'}")
+        print(f"  spectral mask: {folder / 'spectral_mask.fits'}")
+        print(f"  ground truth:  {folder / 'truth'}")
+        print(f"  config:        {folder / 'config.yaml'}  (give this to the pipeline)")
     if args.overwrite and (out / "output").is_dir():
         print(f"note: {out / 'output'} holds pipeline products of the earlier data; run every "
               f"stage again from {registry.stage(1).script} with --overwrite")

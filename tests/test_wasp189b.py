@@ -5,6 +5,7 @@ import pytest
 from astropy.io import fits
 
 from proxy_pixel_pipeline import simulate as sim
+from proxy_pixel_pipeline.simulate.systematics import science_times, visit_systematics
 
 
 def test_preset_parameters_are_the_visits():
@@ -12,7 +13,7 @@ def test_preset_parameters_are_the_visits():
     assert (p.n_rows, p.n_columns, p.n_darks, p.n_science) == (100, 2048, 134, 61)
     assert p.missing_value is not None and float(p.missing_value).is_integer()   # integer ADU
     assert p.mask_lines == ((32.0, 58.0), (65.0, 90.0)) and p.trace_columns == (50, 2000)
-    assert p.scatter_e > 0 and p.throughput_sigma > 0
+    assert p.scatter_e > 0 and p.throughput_sigma == 0       # no unobservable throughput draws
     trace = sim._trace_model(p)
     assert trace["mask"].sum() == 63407 and (~trace["mask"]).sum() == 141393
     cols = slice(50, 2001)
@@ -24,13 +25,20 @@ def test_preset_parameters_are_the_visits():
     assert 80 <= np.median(amp) <= 100 and amp.min() >= 10 and amp.max() <= 160
     assert not trace["signal_e"][:, :50].any() and not trace["signal_e"][:, 2001:].any()
     # CCD temperatures of the full visit follow the orbit over -6 to -12 degC.
-    (_, t_dark), (_, t_sci) = sim._temperatures(p, np.random.default_rng(0))
+    times = science_times(p)
+    (_, t_dark), (_, t_sci) = sim._temperatures(p, np.random.default_rng(0), times["time"])
     temps = np.concatenate([t_dark, t_sci])
     assert -12.6 <= temps.min() < -11 and -7 < temps.max() <= -5.4
-    # Throughput changes of 0.5-1.3x from frame to frame.
-    extra = sim._extra_components(p, np.random.default_rng(0))
-    assert extra["throughput"].min() >= 0.5 and extra["throughput"].max() <= 1.3
-    assert np.std(extra["throughput"]) > 0.1
+    # Frames in orbit windows, half of each ~96-min orbit, 300 s exposures, several orbits.
+    assert p.orbit_visible_fraction == 0.5 and times["orbit"].max() >= 6
+    # The trace's amplitude changes from frame to frame through modelable systematics: the
+    # smear of the pointing jitter (<= 6 arcsec in most exposures), slit loss, ramps.
+    sysm = visit_systematics(p, times, np.random.default_rng(0))
+    assert np.mean(sysm["jitter"] <= 6.0) > 0.5 and sysm["jitter"].max() > 6.0
+    peak = trace["sig1"][1000] / np.hypot(trace["sig1"][1000], sysm["smear"])
+    factor = peak * sysm["slit"] * sysm["throughput"]
+    assert 0.5 <= factor.min() and factor.max() <= 1.0 and np.ptp(factor) > 0.15
+    assert 0.003 < 1 - sysm["ramp"].min() < 0.1                       # ramps of ~1 %
 
 
 def test_reduced_simulation_has_the_visits_frames(tmp_path):
@@ -39,17 +47,18 @@ def test_reduced_simulation_has_the_visits_frames(tmp_path):
     header = fits.getheader(out / "science" / "science_0000.fits")
     science = fits.getdata(out / "science" / "science_0000.fits")
     assert dark.shape == (100, 2048) and dark.dtype.kind == "i" and science.dtype.kind == "i"
-    assert header["CCDTEMP"] < -5 and header["EXPTIME"] == 300.0
+    assert header["CCDTEMP"] < -5 and header["EXPTIME"] == 300.0 and header["JITTER"] > 0
     with fits.open(out / "truth" / "truth.fits") as t:
         excluded = (t["DEAD"].data != 0) | (t["HOT"].data != 0)
         frames = t["FRAMES"].data
         assert 0.06 <= excluded.mean() <= 0.08                     # ~7 % (14,310 of 204,800)
         assert (frames["SCATTER"] > 0).all()                       # in darks and science alike
         assert len(set(np.round(frames["SCATTER"], 6))) == len(frames)   # changes frame to frame
-        assert (frames["FLUX_SCALE"][frames["KIND"] == "science"]
-                == pytest.approx(frames["THROUGHPUT"][frames["KIND"] == "science"]
-                                 * np.where(frames["TRANSIT"][frames["KIND"] == "science"],
-                                            1 - t[0].header["DEPTH"], 1)))
+        systematics = t["SYSTEMATICS"].data
+        science = frames[frames["KIND"] == "science"]
+        assert science["FLUX_SCALE"] == pytest.approx(
+            systematics["TRANSIT_FLUX"] * systematics["THROUGHPUT"] * systematics["SLIT_FACTOR"])
+        assert science["THROUGHPUT"] == pytest.approx(systematics["RAMP"] * systematics["DRIFT"])
         dead = t["DEAD"].data != 0
     assert (dark[dead] == sim.PRESETS["wasp189b"].missing_value).all()   # lost in every frame
     with fits.open(out / "truth" / "science_0000.fits") as t:

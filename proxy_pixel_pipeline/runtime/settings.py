@@ -393,7 +393,12 @@ def _key_lines(text_of) -> list:
 
 
 def _config_value(value) -> str:
-    """``value`` as YAML text that reads back as ``value`` (strings quoted when they must be)."""
+    """``value`` as YAML text that reads back as ``value`` (strings quoted when they must be;
+    numpy numbers as Python ones)."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(_config_value, value)) + "]"
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
     text = _yaml_value(value)
     if isinstance(value, str):
         try:

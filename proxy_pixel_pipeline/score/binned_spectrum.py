@@ -40,8 +40,9 @@ FRAMES table's TRANSIT flags: ``depth = 1 - mean(W_in) / mean(W_out)``.  Its
 uncertainty assumes every frame scatters like the out-of-transit frames,
 ``s = std(W_out, ddof=1)``: ``depth_err = (mean_in / mean_out) * sqrt(s**2 /
 (n_in mean_in**2) + s**2 / (n_out mean_out**2))``.  ``error = depth -
-injected`` (truth header ``DEPTH``) and ``n_sigma = error / depth_err``, for
-each estimate of the spectrum.
+injected`` (truth header ``DEPTH``; for a limb-darkened transit the depth the
+same estimate gives on the truth's noiseless ``TRANSIT_FLUX``) and
+``n_sigma = error / depth_err``, for each estimate of the spectrum.
 """
 
 from __future__ import annotations
@@ -121,7 +122,8 @@ class SpectrumMetrics:
         fraction = as_float(truth_sum.sum() / expected) if expected else None
         spectrum = {"bin_width": int(run.cfg.bin_width), "n_bins": int(len(run.edges) - 1),
                     "mask_flux_fraction": fraction, "estimates": {}}
-        transit = {"injected": truth.depth, "n_in": int(run.transit.sum()),
+        injected = truth.box_depth_of(run.names)
+        transit = {"injected": injected, "n_in": int(run.transit.sum()),
                    "n_out": int((~run.transit).sum()), "estimates": {}}
         n_valid = self.n_valid.sum()
         for e in ESTIMATES:
@@ -134,7 +136,7 @@ class SpectrumMetrics:
             # Frame-to-frame throughput (a simulated systematic, known here from the truth,
             # as a light-curve fit's systematics model would remove it) divided out.
             transit["estimates"][e] = transit_depth(self.sums[e].sum(axis=1) / run.throughput,
-                                                    run.transit, truth.depth)
+                                                    run.transit, injected)
         if run.transit.all() or not run.transit.any():
             notes.append("transit: need both in- and out-of-transit frames; depth not scored")
         return {"spectrum": spectrum, "transit": transit}

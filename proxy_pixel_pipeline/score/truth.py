@@ -9,7 +9,11 @@ with
   (one row per science frame: ``NAME``, ``TRANSIT`` flag, ``FLUX_SCALE``),
   ``SPECTRUM`` (``FLUX_E``, the true flux per column in electrons) and
   ``PROFILE`` (the true cross-dispersion profile per ``COLUMN``: ``AMP1``,
-  ``MU1``, ``SIG1``, ``AMP2``, ``MU2``, ``SIG2``);
+  ``MU1``, ``SIG1``, ``AMP2``, ``MU2``, ``SIG2``); with the simulator's
+  modelable systematics also ``SYSTEMATICS`` (per science frame: orbit,
+  trace offset and smear, slit, ramp, drift, throughput and transit factors)
+  and ``TRANSMISSION`` (``RP_RS`` per column), see
+  :func:`proxy_pixel_pipeline.simulate.truth.systematics_hdus`;
 * one file per science frame, with that frame's name, whose extensions are
   the true expected background ``BACKGROUND`` (bias + dark current, ADU), the
   true expected spectral signal ``SIGNAL`` (ADU, scaled by the frame's
@@ -54,8 +58,9 @@ class Truth:
     header : astropy.io.fits.Header
         Primary header of ``truth.fits``.
     tables : dict
-        ``FRAMES``, ``SPECTRUM`` and ``PROFILE``, each a dict of column name
-        to ndarray.
+        ``FRAMES``, ``SPECTRUM`` and ``PROFILE`` (and ``SYSTEMATICS``,
+        ``TRANSMISSION`` where written), each a dict of column name to
+        ndarray.
     gain, read_noise, bias, depth : float
         ``GAIN`` (e-/ADU), ``RDNOISE`` (e-), ``BIAS`` (ADU) and the injected
         transit depth ``DEPTH``.
@@ -98,13 +103,33 @@ class Truth:
         return transit, flux_scale
 
     def throughput_of(self, names):
-        """Each science frame's throughput factor (in ``FLUX_SCALE``; 1 where the truth has no
-        ``THROUGHPUT`` column), in the order of ``names``."""
+        """Each science frame's factor in ``FLUX_SCALE`` other than the transit, in the order
+        of ``names``: ``THROUGHPUT`` (1 where the truth has no such column) times the
+        ``SLIT_FACTOR`` of the ``SYSTEMATICS`` table where there is one."""
         frames = self.tables["FRAMES"]
         if "THROUGHPUT" not in frames:
             return np.ones(len(names))
         row_of = {str(n).strip(): i for i, n in enumerate(frames["NAME"])}
-        return np.array([float(frames["THROUGHPUT"][row_of[n]]) for n in names])
+        out = np.array([float(frames["THROUGHPUT"][row_of[n]]) for n in names])
+        return out * self._systematic_of(names, "SLIT_FACTOR", 1.0)
+
+    def box_depth_of(self, names):
+        """The depth ``1 - mean(in) / mean(out)`` of the noiseless white transit over the
+        science frames ``names`` (their TRANSIT flags); ``DEPTH`` without a ``SYSTEMATICS``
+        table (a box transit), else what its limb-darkened ``TRANSIT_FLUX`` gives."""
+        flux = self._systematic_of(names, "TRANSIT_FLUX", None)
+        transit, _ = self.frames_of(names)
+        if flux is None or transit.all() or not transit.any():
+            return self.depth
+        return float(1.0 - flux[transit].mean() / flux[~transit].mean())
+
+    def _systematic_of(self, names, column, default):
+        """Column ``column`` of the SYSTEMATICS table for ``names``; ``default`` without one."""
+        table = self.tables.get("SYSTEMATICS")
+        if table is None:
+            return default
+        row_of = {str(n).strip(): i for i, n in enumerate(table["NAME"])}
+        return np.array([float(table[column][row_of[n]]) for n in names])
 
     def frame(self, name) -> TruthFrame:
         """The truth of the science frame called ``name`` (see :func:`read_truth_frame`)."""
@@ -134,7 +159,8 @@ def read_truth(truth_dir) -> Truth:
             header = hdul[0].header.copy()
             # Column by column through FITS_rec, which decodes logical and string columns.
             tables = {name: {col: np.array(hdul[name].data[col]) for col in hdul[name].data.names}
-                      for name in ("FRAMES", "SPECTRUM", "PROFILE")}
+                      for name in ("FRAMES", "SPECTRUM", "PROFILE", "SYSTEMATICS", "TRANSMISSION")
+                      if name in hdul or name in ("FRAMES", "SPECTRUM", "PROFILE")}
     except FileNotFoundError:
         raise PipelineError(f"{path}: truth not found; score needs a simulated data set "
                             f"(simulate.py writes truth/ next to config.yaml)") from None

@@ -74,6 +74,23 @@ linearly onto columns, scaled so that the brightest pixel receives
 frames is in transit.  The spectral mask holds every pixel within
 ``mask_nsigma * max(width) + sep_max / 2 + mask_margin`` rows of ``y_c(x)``.
 
+Systematics a fit can model, visits, a transmission spectrum
+-------------------------------------------------------------
+Off by default (the presets above are unchanged by them); ``wasp189b`` and
+``kelt9b`` use all of them (:mod:`.systematics`, :mod:`.transit`).  Science
+frames come in orbit windows (part of every ~96-min orbit, gaps between);
+each frame's pointing moves the trace across rows and smears it (``JITTER``
+in the header), losing light at the slit edge; the throughput settles in
+every window (an exponential ramp, deeper in the visit's first orbit) and
+drifts slowly over the visit; the CCD temperature follows the orbit.  The
+transit is a limb-darkened batman model of a transmission spectrum (Rp/R*
+per column: a baseline plus Mg II and Fe II lines) with the planet's
+period, a/R* and inclination written to the config.  ``simulate(...,
+visits=N)`` writes N visits of the planet on one ephemeris, each with its own
+draws.  Every factor is in the truth (``SYSTEMATICS`` and ``TRANSMISSION``
+tables, :func:`.truth.systematics_hdus`); nothing unobservable changes from
+frame to frame.
+
 Presets
 -------
 ======================  ========  =========  ==========  =====================
@@ -97,6 +114,13 @@ missing packets, transit depth 2 %, peak signal 300 e-.  ``demo_warm`` and
 dark.  The tiny preset's cosmic-ray rate is raised so that unit tests see
 hits on its 0.005 cm^2 detector.
 
+``wasp189b`` is CUTE's WASP-189b visit 5 (100 x 2048 cut-out, 134 darks, 61
+science frames in 8 orbit windows of 8 exposures, the original pipeline's
+mask, integer ADU with lost pixels, scattered light, -6 to -12 degC) with
+WASP-189b's transit (depth 1.08 %, Mg II Rp/R* ~0.21) and the systematics
+above; ``kelt9b`` the same detector with a KELT-9b-like planet and other
+systematics (held-out data for checks): see :mod:`.presets`.
+
 Output layout
 -------------
 See :func:`simulate`.
@@ -107,8 +131,11 @@ Modules
 :mod:`.validation`), :mod:`.presets` (:data:`PRESETS`), :mod:`.trace`
 (spectrum, trace and mask), :mod:`.detector` (dark-current maps,
 temperatures, scattered light, missing pixels, cosmic rays, the exposure),
-:mod:`.truth` (truth files) and :mod:`.writers` (folder, FITS files, headers,
-``config.yaml`` through :func:`~proxy_pixel_pipeline.runtime.settings.render_config`).
+:mod:`.systematics` (orbit windows, pointing, throughput), :mod:`.transit`
+(transmission spectrum, batman light curves), :mod:`.visit` (one visit's
+files, random streams), :mod:`.truth` (truth files) and :mod:`.writers`
+(folder, FITS files, headers, ``config.yaml`` through
+:func:`~proxy_pixel_pipeline.runtime.settings.render_config`).
 """
 
 from __future__ import annotations
@@ -116,16 +143,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
-from ..io.atomic import write_text
-from .detector import detector_maps, expose, extra_components, scatter_image, temperatures
+from .detector import detector_maps, extra_components, temperatures
 from .parameters import SimulationParameters
 from .presets import PRESETS, resolve_parameters
 from .trace import trace_model
-from .truth import frame_truth_hdus, truth_hdus
 from .validation import is_int
-from .writers import config_text, frame_header, prepare_out_dir, write_fits
+from .visit import write_visit
+from .writers import prepare_out_dir
 
 __all__ = ["SimulationParameters", "PRESETS", "simulate"]
 
@@ -135,7 +160,7 @@ _temperatures = temperatures
 _extra_components = extra_components
 
 
-def simulate(out_dir, preset="demo", seed=None, overwrite=False, **overrides) -> Path:
+def simulate(out_dir, preset="demo", seed=None, overwrite=False, visits=None, **overrides) -> Path:
     """Write a simulated CUTE-like observation with its ground truth.
 
     Frames are generated and written one at a time, so memory stays at a few
@@ -151,25 +176,39 @@ def simulate(out_dir, preset="demo", seed=None, overwrite=False, **overrides) ->
 
             darks/dark_0000.fits ...       float32 ADU (int32 if missing_value)
             science/science_0000.fits ...  same; headers IMAGETYP, EXPTIME [s],
-                                           CCDTEMP [degC], BUNIT, SIMSEED, SIMPRES
+                                           CCDTEMP [degC], BUNIT, SIMSEED, SIMPRES,
+                                           MJD-OBS [d], JITTER [arcsec] (jitter_median > 0)
             spectral_mask.fits             uint8, 1 = spectral pixel
             config.yaml                    ready pipeline config
             truth/truth.fits               HOT, DARK_LEVEL [e-/s at temp_ref],
                                            DARK_DOUBLING [degC], FRAMES, SPECTRUM,
-                                           PROFILE [ADU]
+                                           PROFILE [ADU], DEAD; with systematics
+                                           also SYSTEMATICS and TRANSMISSION
+                                           (:func:`.truth.systematics_hdus`)
             truth/science_0000.fits ...    BACKGROUND, SIGNAL, COSMIC [ADU], MISSING
             truth/dark_0000.fits ...       COSMIC [ADU], MISSING
 
+        With ``visits`` this layout is repeated in ``visit1/``, ``visit2/``, ...
+
     preset : str or SimulationParameters
         Name in :data:`PRESETS` (``tiny``, ``demo``, ``cute``, ``demo_warm``,
-        ``cute_warm``) or a parameter set.
+        ``cute_warm``, ``wasp189b``, ``kelt9b``) or a parameter set.
     seed : int or None
         Non-negative random seed; None draws a fresh one.  It is recorded in
         every header as ``SIMSEED``.
     overwrite : bool
         Allow writing into an existing non-empty folder.  Files a previous
-        simulation wrote there (frames, truth, mask, config) are removed
-        first so no stale frame survives; other files are left alone.
+        simulation wrote there (frames, truth, mask, config, in visit
+        folders too) are removed first so no stale frame survives; other
+        files are left alone.
+    visits : int or None
+        None: one data set in ``out_dir``.  N >= 1: N visits of the same
+        planet, ``visit1/`` ... ``visitN/``, each a complete data set with its
+        own config (its ``transit_mid`` on the one ephemeris: the transits
+        are ``visit_spacing`` periods apart), its own darks, temperatures,
+        trace position and systematics, on the same detector (hot pixels,
+        dark-current maps).  ``visit1/`` holds the frames a single data set
+        of the same seed holds.  Needs ``planet_period`` when N > 1.
     **overrides
         Replace fields of the preset, e.g. ``n_darks=60`` or
         ``missing_value=0``.
@@ -185,8 +224,8 @@ def simulate(out_dir, preset="demo", seed=None, overwrite=False, **overrides) ->
         ``out_dir`` exists and is not empty (and ``overwrite`` is False), or
         is a file.
     ValueError
-        Unknown preset, invalid parameter value or seed, or a trace and mask
-        that do not fit in the frame.
+        Unknown preset, invalid parameter value, seed or number of visits,
+        or a trace and mask that do not fit in the frame.
     TypeError
         An override that is not a field of :class:`SimulationParameters`.
     """
@@ -196,61 +235,27 @@ def simulate(out_dir, preset="demo", seed=None, overwrite=False, **overrides) ->
         seed = int(np.random.SeedSequence().generate_state(1)[0])
     if not is_int(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if visits is not None and (not is_int(visits) or visits < 1):
+        raise ValueError(f"visits must be None or an integer >= 1, got {visits!r}")
+    if visits is not None and visits > 1 and params.planet_period is None:
+        raise ValueError("several visits need a planet on an ephemeris: set planet_period "
+                         f"(preset {preset_name!r} has none)")
     seed = int(seed)
     out = Path(out_dir)
-    trace = trace_model(params)  # validates the geometry before touching the disk
+    # Validate the geometry (the extreme trace shifts of the visits too) before touching the disk.
+    for shift in {0.0, params.visit_trace_shift, -params.visit_trace_shift}:
+        trace_model(params, shift)
     prepare_out_dir(out, overwrite)
 
-    # Independent streams per component and per frame: changing the number of
-    # frames does not change the detector maps or the other frames.
-    ss_detector, ss_temps, ss_darks, ss_science = np.random.SeedSequence(seed).spawn(4)
-    detector = detector_maps(params, np.random.default_rng(ss_detector))
-    (t_dark, temp_dark), (t_sci, temp_sci) = temperatures(params, np.random.default_rng(ss_temps))
-    n_sci = params.n_science
-    idx = np.arange(n_sci)
-    in_transit = (idx >= round(n_sci / 3)) & (idx < round(2 * n_sci / 3))
-    # Scattered light, throughput and never-downlinked pixels draw from a stream of their
-    # own (the 5th child), so presets without them keep their frames bit for bit.
-    extra = extra_components(params, np.random.default_rng(np.random.SeedSequence(seed).spawn(5)[4]))
-    detector["dead"] = extra["dead"]
-    flux_scale = np.where(in_transit, 1.0 - params.transit_depth, 1.0) * extra["throughput"]
-
+    # The detector maps: one CCD for every visit (the seed's child 0).
+    detector = detector_maps(params, np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]))
+    changed = [f"{key}={value!r}" for key, value in sorted(overrides.items())]
     meta = {"SIMSEED": (seed, "simulator random seed"),
             "SIMPRES": (preset_name, "simulator preset")}
-    for sub in ("darks", "science", "truth"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-
-    rows = []
-    frames = [("dark", i, temp_dark[i], t_dark[i], None, False, 1.0, s)
-              for i, s in enumerate(ss_darks.spawn(params.n_darks))]
-    frames += [("science", i, temp_sci[i], t_sci[i], trace["signal_e"], bool(in_transit[i]),
-                float(flux_scale[i]), s) for i, s in enumerate(ss_science.spawn(n_sci))]
-    for f, (kind, i, temp, tmid, signal_e, transit, scale, ss) in enumerate(frames):
-        name = f"{kind}_{i:04d}.fits"
-        frame = expose(params, detector, temp, signal_e, scale, np.random.default_rng(ss),
-                       scatter_e=scatter_image(params, extra["scatter"][f]))
-        header = frame_header(params, kind, i, temp, tmid, meta)
-        folder = "darks" if kind == "dark" else "science"
-        write_fits(out / folder / name, [fits.PrimaryHDU(frame["data"], header=header)])
-        write_fits(out / "truth" / name,
-                   frame_truth_hdus(kind, f"{folder}/{name}", temp, transit, scale,
-                                    extra["scatter"][f][0], frame, meta))
-        rows.append((name, kind, float(temp), params.exptime, transit, scale, float(tmid),
-                     frame["saa"], frame["n_cosmic"],
-                     float(extra["throughput"][i]) if kind == "science" else 1.0,
-                     float(extra["scatter"][f][0])))
-
-    mask_header = fits.Header()
-    mask_header["MASKHALF"] = (trace["half_height"], "[rows] half height about the trace centre")
-    mask_header["NSPEC"] = (int(trace["mask"].sum()), "number of spectral pixels")
-    mask_header.update(meta)
-    write_fits(out / "spectral_mask.fits",
-               [fits.PrimaryHDU(trace["mask"].astype(np.uint8), header=mask_header)])
-    changed = [f"{key}={value!r}" for key, value in sorted(overrides.items())]
-    truth = truth_hdus(params, detector, trace, rows, meta)
-    for text in changed:
-        truth[0].header.add_history(f"override {text}")
-    write_fits(out / "truth" / "truth.fits", truth)
-    write_text(out / "config.yaml", config_text(params, preset_name, seed, changed))
+    for visit in range(1, (visits or 1) + 1):
+        folder = out if visits is None else out / f"visit{visit}"
+        for sub in ("darks", "science", "truth"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        visit_meta = meta if visits is None else {**meta, "VISIT": (visit, "visit number")}
+        write_visit(folder, params, seed, visit, detector, visit_meta, (preset_name, changed))
     return out
-

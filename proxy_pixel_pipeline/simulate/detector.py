@@ -38,15 +38,18 @@ def detector_maps(p: SimulationParameters, rng) -> dict:
             "inv_doubling": 1.0 / doubling, "hot": hot.reshape(shape)}
 
 
-def temperatures(p: SimulationParameters, rng):
+def temperatures(p: SimulationParameters, rng, science_times=None):
     """Mid-exposure times (s from block start) and CCD temperatures (degC) of darks and science.
 
     Each block is a run of exposures every ``cadence`` s starting at a random
     orbital phase; temperatures are rounded to 1 mdegC, as a sensor would
     report them, and the rounded value is the one used for the dark current.
+    ``science_times`` (mid-exposure, s; e.g. in orbit windows,
+    :func:`~.systematics.science_times`) replace the science block's
+    regular ones; the temperature follows the orbit at those times.
     """
-    def block(n, mean):
-        t = np.arange(n) * p.cadence + 0.5 * p.exptime
+    def block(n, mean, times=None):
+        t = np.arange(n) * p.cadence + 0.5 * p.exptime if times is None else np.asarray(times)
         phase = rng.uniform(0.0, 2.0 * math.pi)
         drift = rng.uniform(-1.0, 1.0) * p.temp_drift
         ramp = (t - t[0]) / (t[-1] - t[0]) - 0.5 if n > 1 else np.zeros(n)
@@ -55,7 +58,7 @@ def temperatures(p: SimulationParameters, rng):
         return t, temps
 
     t_dark, temp_dark = block(p.n_darks, p.temp_ref)
-    t_sci, temp_sci = block(p.n_science, p.temp_ref + p.science_temp_offset)
+    t_sci, temp_sci = block(p.n_science, p.temp_ref + p.science_temp_offset, science_times)
     temp_dark, temp_sci = np.round(temp_dark, 3), np.round(temp_sci, 3)
     if p.science_above_darks is not None:
         # Shift rounded up to 1 mdegC so the bound holds for the rounded values too.

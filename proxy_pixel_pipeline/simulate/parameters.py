@@ -178,10 +178,11 @@ class SimulationParameters:
         fraction of the level from one edge to the other, along columns and
         along rows independently, e.g. 0.3 [approx.].
     throughput_sigma : float
-        Frame-to-frame rms of the trace's throughput (pointing jitter,
-        throughput changes), a factor on the signal of each science frame,
-        clipped to [throughput_min, throughput_max]; 0 = constant [wasp189b:
-        0.17 with 0.5-1.3, the 1-99 % range of the visit's fitted amplitudes].
+        Frame-to-frame rms of a throughput factor drawn independently for
+        each science frame, clipped to [throughput_min, throughput_max]; no
+        fit can model it (nothing observable goes with it), so no preset uses
+        it any more: ``wasp189b`` has the systematics below instead; 0 =
+        constant.
     throughput_min, throughput_max : float
         Clip of the throughput factor.
     trace_separation_min : float
@@ -202,6 +203,88 @@ class SimulationParameters:
         ~6.5 %, with the hot pixels ~7 % excluded].
     dead_run_min, dead_run_max : int
         Run length range of the never-downlinked pixels.
+
+    Systematics a light-curve fit can model (all off by default; see
+    :mod:`.systematics`).  A *visit* is one data set; ``simulate(...,
+    visits=N)`` writes N of them, each with its own draws of everything below
+    marked *per visit*.
+
+    orbit_visible_fraction : float
+        Science frames only in the first this fraction of every orbit
+        (``orbit_period``), one every ``cadence`` s, the rest of the orbit a
+        gap (Earth occultation); 0 = one frame every ``cadence`` s without
+        gaps [approx.; wasp189b: 0.5, 8 frames per ~96-min orbit].
+    transit_offset_max : float
+        Mid-transit time within +-this many s of the visit's middle, uniform,
+        per visit (so the orbit windows fall differently on the transit),
+        e.g. 2880 s [approx.].
+    visit_spacing : int
+        Planet periods from one visit's transit to the next's, e.g. 1.
+    planet_period : float or None
+        Orbital period, days; set, the transit is a limb-darkened batman
+        model (Kreidberg 2015) with baseline Rp/R* = sqrt(transit_depth) and
+        the lines of ``planet_lines``, written to the config as
+        ``transit_model: batman``; None = the box transit of the middle third
+        of the science frames [WASP-189b: 2.7240330 d, Lendl et al. 2020].
+    planet_a_rs : float or None
+        Semi-major axis over stellar radius [WASP-189b: 4.60].
+    planet_inclination : float or None
+        Orbital inclination, degrees [WASP-189b: 84.03].
+    limb_darkening : tuple of float
+        Limb-darkening coefficients: () uniform, 1 linear, 2 quadratic, 4
+        nonlinear [approx.; wasp189b: (0.40, 0.25) in the NUV].
+    planet_lines : tuple of (float, float, float)
+        Transmission spectrum: ``Rp/R*(lambda) = sqrt(transit_depth) + sum
+        extra * exp(-0.5 ((lambda - centre) / sigma)**2)`` over lines given as
+        (centre A, extra Rp/R*, sigma A as seen by the detector) [wasp189b:
+        Mg II 2796.35 and 2803.53 A, extra 0.14, sigma 2 A: Rp/R* ~0.21 in a
+        13 A band (Sreejith et al. 2023); Fe II 2586.65 and 2600.17 A, 0.04,
+        1.5 A; Fe II 2382.77 A lies below CUTE's band].
+    visit_trace_shift : float
+        The trace and the spectral mask of each visit move by a uniform draw
+        in +-this many rows (the mask by the rounded value), per visit
+        [CUTE: 3-5 rows from visit to visit; wasp189b: 2.5].
+    pointing_offset_sigma : float
+        Frame-to-frame rms of the trace's offset across rows about the
+        visit's position, rows [approx.; wasp189b: 0.4].
+    pointing_drift : float
+        Largest linear drift of that offset over a visit, rows (uniform in
+        +-this from the visit's middle to its ends, per visit) [approx.;
+        wasp189b: 1.0].
+    jitter_median : float
+        Median over frames of the pointing jitter during an exposure, arcsec
+        rms (log-normal over frames); science headers' ``JITTER``; it smears
+        the trace by a Gaussian of ``JITTER / plate_scale`` rows; 0 = no
+        smear [CUTE: <= 6 arcsec in 56 % of exposures (Egan et al. 2023);
+        wasp189b: 4].
+    jitter_sigma_ln : float
+        Spread of ln(jitter) over frames, e.g. 0.45 [approx.].
+    plate_scale : float
+        Arcsec per row along the slit, e.g. 2.5 [approx.; not from a CUTE
+        document].
+    slit_loss : float
+        Fraction of light lost at the slit edge per row squared of offset
+        and smear: the signal is scaled by ``1 - slit_loss (offset**2 +
+        smear**2)`` [approx.; wasp189b: 0.001, ~0.3 % at the median jitter,
+        a few % in the worst frames].
+    ramp_amplitude : float
+        Throughput deficit at the start of every orbit window, settling as
+        ``1 - A exp(-(time since the window's start) / ramp_tau)``, A drawn
+        per visit around this [approx.; wasp189b: 0.01].
+    ramp_tau : float
+        e-folding time of the ramp, s, e.g. 900 [approx.].
+    ramp_first_orbit : float
+        The ramp of a visit's first orbit window is this many times deeper,
+        e.g. 3 [approx.; the first orbit of a visit settles most].
+    ramp_spread : float
+        rms of ln(A / ramp_amplitude) from visit to visit, e.g. 0.3.
+    drift_amplitude : float
+        Slow throughput drift over a visit: ``1 + sum_k c_k u**k`` with
+        ``u`` the time from the visit's middle scaled to [-1, 1] and each
+        ``c_k`` (k = 1 .. drift_order) normal with this rms, per visit
+        [approx.; wasp189b: 0.004].
+    drift_order : int
+        Degree of that polynomial, e.g. 2.
     """
 
     n_rows: int = 128
@@ -291,6 +374,28 @@ class SimulationParameters:
     dead_fraction: float = 0.0
     dead_run_min: int = 64
     dead_run_max: int = 512
+    # systematics a fit can model, several visits, a transmission spectrum (all off by default)
+    orbit_visible_fraction: float = 0.0
+    transit_offset_max: float = 0.0
+    visit_spacing: int = 1
+    planet_period: float | None = None
+    planet_a_rs: float | None = None
+    planet_inclination: float | None = None
+    limb_darkening: tuple = ()
+    planet_lines: tuple = ()
+    visit_trace_shift: float = 0.0
+    pointing_offset_sigma: float = 0.0
+    pointing_drift: float = 0.0
+    jitter_median: float = 0.0
+    jitter_sigma_ln: float = 0.45
+    plate_scale: float = 2.5
+    slit_loss: float = 0.0
+    ramp_amplitude: float = 0.0
+    ramp_tau: float = 900.0
+    ramp_first_orbit: float = 3.0
+    ramp_spread: float = 0.3
+    drift_amplitude: float = 0.0
+    drift_order: int = 2
 
     def __post_init__(self):
         check_parameters(self)
@@ -298,5 +403,16 @@ class SimulationParameters:
         object.__setattr__(self, "glow_corner", tuple(float(v) for v in self.glow_corner))
         object.__setattr__(self, "absorption_lines",
                            tuple(tuple(float(v) for v in line) for line in self.absorption_lines))
+        object.__setattr__(self, "limb_darkening", tuple(float(v) for v in self.limb_darkening))
+        object.__setattr__(self, "planet_lines",
+                           tuple(tuple(float(v) for v in line) for line in self.planet_lines))
+
+    @property
+    def systematics(self) -> bool:
+        """Any of the fit-modelable systematics, or a batman transit, is on."""
+        return bool(self.orbit_visible_fraction or self.planet_period is not None
+                    or self.visit_trace_shift or self.pointing_offset_sigma
+                    or self.pointing_drift or self.jitter_median or self.slit_loss
+                    or self.ramp_amplitude or self.drift_amplitude)
 
 

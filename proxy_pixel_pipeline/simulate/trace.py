@@ -8,7 +8,7 @@ import numpy as np
 
 from .parameters import SimulationParameters
 
-__all__ = ["spectrum", "trace_model"]
+__all__ = ["spectrum", "trace_model", "frame_signal"]
 
 # Second radiation constant h c / k in Angstrom * K (for the Planck continuum).
 _C2_ANGSTROM_K = 1.438777e8
@@ -28,8 +28,30 @@ def spectrum(p: SimulationParameters):
     return wave, flux / flux.max()
 
 
-def trace_model(p: SimulationParameters) -> dict:
-    """Trace geometry, expected signal image (e-, out of transit) and spectral mask."""
+def trace_model(p: SimulationParameters, shift: float = 0.0) -> dict:
+    """Trace geometry, expected signal image (e-, out of transit) and spectral mask.
+
+    Parameters
+    ----------
+    p : SimulationParameters
+    shift : float
+        Rows the trace is moved by (a visit's ``trace_shift``); the mask
+        follows it (``mask_lines`` by the rounded value).  The signal's scale
+        is that of the unshifted trace, so a shift changes no flux.
+
+    Returns
+    -------
+    dict
+        ``center``, ``mu1``, ``mu2``, ``sig1``, ``sig2`` (rows, per column),
+        ``amp1_e``, ``amp2_e`` (peak e- per exposure), ``wave`` (A),
+        ``signal_e`` (image, e- per exposure), ``flux_e`` (its column sums),
+        ``mask`` (bool image) and ``half_height`` (rows).
+
+    Raises
+    ------
+    ValueError
+        The trace and its mask do not fit in the frame.
+    """
     nx, ny = p.n_columns, p.n_rows
     x = np.arange(nx, dtype=float)
     u = x / (nx - 1)
@@ -54,6 +76,11 @@ def trace_model(p: SimulationParameters) -> dict:
         on_trace = (x >= p.trace_columns[0]) & (x <= p.trace_columns[1])
         shape = shape * on_trace
     norm = p.peak_signal_e / shape.max()
+    if shift:
+        center, mu1, mu2 = center + shift, mu1 + shift, mu2 + shift
+        unit = (a1 * np.exp(-0.5 * ((yy - mu1) / sig1) ** 2)
+                + a2 * np.exp(-0.5 * ((yy - mu2) / sig2) ** 2))
+        shape = unit * continuum * on_trace
     if p.mask_half_height is None:
         half = p.mask_nsigma * max(sig1.max(), sig2.max()) + sep.max() / 2 + p.mask_margin
     else:
@@ -62,11 +89,17 @@ def trace_model(p: SimulationParameters) -> dict:
         raise ValueError(
             f"trace (rows {center.min():.1f}-{center.max():.1f}) with mask half height "
             f"{half:.1f} does not fit in {ny} rows; change n_rows, trace_y0, trace_slope "
-            f"or the trace widths")
+            + ("or the trace widths" if not shift else
+               f"or the trace widths, or lower visit_trace_shift (shifted by {shift:+.1f})"))
     mask = np.abs(yy - center) <= half
     if p.mask_lines is not None:
         (lo0, lo1), (hi0, hi1) = p.mask_lines
-        mask = (yy >= lo0 + (lo1 - lo0) * x / nx) & (yy <= hi0 + (hi1 - hi0) * x / nx)
+        rows = round(shift)
+        if min(lo0, lo1) + rows < 0 or max(hi0, hi1) + rows > ny - 1:
+            raise ValueError(f"mask_lines shifted by {rows} rows (visit_trace_shift) leave the "
+                             f"frame's {ny} rows; lower visit_trace_shift")
+        mask = ((yy >= lo0 + rows + (lo1 - lo0) * x / nx)
+                & (yy <= hi0 + rows + (hi1 - hi0) * x / nx))
     mask &= on_trace
     signal_e = shape * norm
     return {"center": center, "mu1": mu1, "mu2": mu2, "sig1": sig1, "sig2": sig2,
@@ -74,3 +107,32 @@ def trace_model(p: SimulationParameters) -> dict:
             "wave": wave, "signal_e": signal_e, "flux_e": signal_e.sum(axis=0),
             "mask": mask, "half_height": float(half)}
 
+
+
+def frame_signal(trace: dict, offset: float, smear: float, column_factor) -> np.ndarray:
+    """Expected signal image of one frame (e-): the trace moved, smeared and scaled.
+
+    Parameters
+    ----------
+    trace : dict
+        :func:`trace_model` of the visit.
+    offset : float
+        Rows the trace is moved by in this frame.
+    smear : float
+        Gaussian sigma (rows) the profile is convolved with: each peak's
+        sigma becomes ``hypot(sigma, smear)``, its integral unchanged.
+    column_factor : ndarray, shape (n_columns,)
+        Factor on each column's flux (transit, throughput, slit loss).
+
+    Returns
+    -------
+    ndarray, shape (n_rows, n_columns)
+    """
+    yy = np.arange(trace["mask"].shape[0], dtype=float)[:, None]
+    image = np.zeros(trace["mask"].shape)
+    for peak in ("1", "2"):
+        sigma = trace["sig" + peak]
+        wide = np.hypot(sigma, smear)
+        image += (trace[f"amp{peak}_e"] * sigma / wide
+                  * np.exp(-0.5 * ((yy - trace["mu" + peak] - offset) / wide) ** 2))
+    return image * column_factor

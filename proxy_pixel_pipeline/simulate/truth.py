@@ -2,8 +2,11 @@
 
 ``truth/truth.fits`` holds the detector maps (``HOT``, ``DARK_LEVEL``,
 ``DARK_DOUBLING``, ``DEAD``), the per-frame table ``FRAMES``, the true
-``SPECTRUM`` and the true cross-dispersion ``PROFILE``;
-``truth/<frame name>`` the expected ``BACKGROUND`` and ``SIGNAL`` (science
+``SPECTRUM`` and the true cross-dispersion ``PROFILE`` (of the visit's trace
+position); with the modelable systematics also ``SYSTEMATICS`` and
+``TRANSMISSION`` (:func:`systematics_hdus`) and, in the primary header, the
+visit's draws and planet (:func:`visit_cards`); ``truth/<frame name>`` the
+expected ``BACKGROUND`` and ``SIGNAL`` (science
 frames), the cosmic-ray charge ``COSMIC`` and the ``MISSING`` pixels.  The
 pipeline never reads them; :mod:`proxy_pixel_pipeline.score` does.
 """
@@ -15,7 +18,7 @@ from astropy.io import fits
 
 from .writers import image_hdu
 
-__all__ = ["truth_hdus", "frame_truth_hdus"]
+__all__ = ["truth_hdus", "frame_truth_hdus", "systematics_hdus", "visit_cards"]
 
 
 def truth_hdus(p, detector, trace, rows, meta) -> list:
@@ -118,3 +121,93 @@ def frame_truth_hdus(kind, path, temp, transit, scale, scatter, frame, meta) -> 
     hdus.append(image_hdu(frame["missing"].astype(np.uint8), "MISSING", "",
                           "1 = pixel lost in downlink"))
     return hdus
+
+
+def systematics_hdus(p, names, times, sysm, mjd_mid, temps, transit_flux, flux_scale,
+                     throughput, wave, radius) -> list:
+    """The truth of the modelable systematics: tables SYSTEMATICS and TRANSMISSION.
+
+    ``SYSTEMATICS`` has one row per science frame, in frame order:
+
+    * ``NAME`` (24A): science file name;
+    * ``MJD_MID`` (d): mid-exposure time, MJD;
+    * ``ORBIT`` (J): orbit window of the visit, 1-based;
+    * ``ORBIT_TIME`` (s): mid-exposure time since that window began;
+    * ``CCDTEMP`` (degC): CCD temperature, as in the header;
+    * ``TRACE_OFFSET`` (pix): rows the trace is moved by from PROFILE;
+    * ``SMEAR`` (pix): sigma of the Gaussian the profile is smeared with;
+    * ``JITTER`` (arcsec): pointing jitter rms, the header's ``JITTER``;
+    * ``SLIT_FACTOR``: light passing the slit edge, ``1 - slit_loss
+      (TRACE_OFFSET**2 + SMEAR**2)``;
+    * ``RAMP``: the orbit-window ramp factor; ``DRIFT``: the visit's drift;
+    * ``THROUGHPUT``: ``RAMP x DRIFT`` (times throughput_sigma's draws, if
+      any), as in FRAMES;
+    * ``TRANSIT_FLUX``: the transit's factor on the white light
+      (flux-weighted over the columns);
+    * ``FLUX_SCALE``: ``TRANSIT_FLUX x THROUGHPUT x SLIT_FACTOR``, as in
+      FRAMES.
+
+    ``TRANSMISSION`` has one row per column: ``COLUMN``, ``WAVE`` (A),
+    ``RP_RS`` (the planet's radius over the star's, per column) and ``DEPTH``
+    (``RP_RS**2``).  A column's signal in frame *f* is its PROFILE moved by
+    TRACE_OFFSET and smeared by SMEAR, times its transit light curve (batman,
+    ``RP_RS``), THROUGHPUT and SLIT_FACTOR.
+
+    Parameters
+    ----------
+    p : SimulationParameters
+    names : list of str
+    times : dict
+        :func:`~.systematics.science_times`.
+    sysm : dict
+        :func:`~.systematics.visit_systematics`.
+    mjd_mid, temps, transit_flux, flux_scale, throughput : ndarray
+        Per science frame.
+    wave, radius : ndarray
+        Per column: wavelength (A) and Rp/R*.
+    """
+    col = fits.Column
+    table = fits.BinTableHDU.from_columns([
+        col("NAME", "24A", array=np.array(names)),
+        col("MJD_MID", "D", unit="d", array=np.asarray(mjd_mid, float)),
+        col("ORBIT", "J", array=np.asarray(times["orbit"], np.int32)),
+        col("ORBIT_TIME", "D", unit="s", array=np.asarray(times["since_window"], float)),
+        col("CCDTEMP", "D", unit="degC", array=np.asarray(temps, float)),
+        col("TRACE_OFFSET", "D", unit="pix", array=sysm["offset"]),
+        col("SMEAR", "D", unit="pix", array=sysm["smear"]),
+        col("JITTER", "D", unit="arcsec", array=sysm["jitter"]),
+        col("SLIT_FACTOR", "D", array=sysm["slit"]),
+        col("RAMP", "D", array=sysm["ramp"]),
+        col("DRIFT", "D", array=sysm["drift"]),
+        col("THROUGHPUT", "D", array=np.asarray(throughput, float)),
+        col("TRANSIT_FLUX", "D", array=np.asarray(transit_flux, float)),
+        col("FLUX_SCALE", "D", array=np.asarray(flux_scale, float)),
+    ], name="SYSTEMATICS")
+    transmission = fits.BinTableHDU.from_columns([
+        col("COLUMN", "J", array=np.arange(p.n_columns, dtype=np.int32)),
+        col("WAVE", "D", unit="Angstrom", array=np.asarray(wave, float)),
+        col("RP_RS", "D", array=np.asarray(radius, float)),
+        col("DEPTH", "D", array=np.asarray(radius, float) ** 2),
+    ], name="TRANSMISSION")
+    return [table, transmission]
+
+
+def visit_cards(p, visit, sysm, transit_mid) -> dict:
+    """Primary-header cards of truth.fits for a data set with systematics."""
+    cards = {"VISIT": (visit, "visit number"),
+             "RP_RS": (float(np.sqrt(p.transit_depth)), "baseline Rp/R* (DEPTH = RP_RS**2)"),
+             "TSHIFT": (sysm["trace_shift"], "[pix] the visit's trace (PROFILE) shift"),
+             "RAMPAMP": (sysm["ramp_amplitude"], "orbit-window ramp amplitude of the visit"),
+             "RAMPTAU": (p.ramp_tau, "[s] ramp e-folding time"),
+             "RAMP1ST": (p.ramp_first_orbit, "first orbit's ramp over the others'")}
+    for k, c in enumerate(sysm["drift_coefficients"], start=1):
+        cards[f"DRIFT{k}"] = (float(c), f"drift coefficient of u**{k}")
+    if transit_mid is not None:
+        cards.update({
+            "T_MID": (transit_mid, "[d] mid-transit time of the visit, MJD"),
+            "PERIOD": (p.planet_period, "[d] planet orbital period"),
+            "A_RS": (p.planet_a_rs, "semi-major axis / stellar radius"),
+            "INC": (p.planet_inclination, "[deg] orbital inclination"),
+            "LIMBDARK": (" ".join(repr(v) for v in p.limb_darkening) or "uniform",
+                         "limb-darkening coefficients")})
+    return cards

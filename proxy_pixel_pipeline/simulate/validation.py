@@ -96,6 +96,38 @@ def check_parameters(p) -> None:
                                         and float(p.missing_value).is_integer()
                                         and -2**31 <= p.missing_value < 2**31),
          "missing_value", "None or an integer (frames are then written as int32)")
+    _check_systematics(p, need)
+
+
+def _check_systematics(p, need) -> None:
+    """The fields of the modelable systematics, the visits and the planet."""
+    need(is_num(p.orbit_visible_fraction) and 0 <= p.orbit_visible_fraction <= 1
+         and (p.orbit_visible_fraction == 0
+              or p.orbit_visible_fraction * p.orbit_period >= p.exptime),
+         "orbit_visible_fraction", "in [0, 1], with a window (fraction x orbit_period) at least "
+         "one exposure long")
+    for name in ("transit_offset_max", "visit_trace_shift", "pointing_offset_sigma",
+                 "pointing_drift", "jitter_median", "jitter_sigma_ln", "slit_loss",
+                 "ramp_spread", "drift_amplitude", "ramp_first_orbit"):
+        need(is_num(getattr(p, name)) and getattr(p, name) >= 0, name, "a number >= 0")
+    for name in ("plate_scale", "ramp_tau"):
+        need(is_num(getattr(p, name)) and getattr(p, name) > 0, name, "a number > 0")
+    need(is_num(p.ramp_amplitude) and 0 <= p.ramp_amplitude * max(p.ramp_first_orbit, 1) < 0.5,
+         "ramp_amplitude", ">= 0 and < 0.5 / ramp_first_orbit")
+    need(is_int(p.visit_spacing) and p.visit_spacing >= 1, "visit_spacing", "an integer >= 1")
+    need(is_int(p.drift_order) and 0 <= p.drift_order <= 5, "drift_order", "an integer in [0, 5]")
+    need(p.planet_period is None or (is_num(p.planet_period) and p.planet_period > 0),
+         "planet_period", "None or a number > 0 (days)")
+    if p.planet_period is not None:
+        need(is_num(p.planet_a_rs) and p.planet_a_rs > 1, "planet_a_rs",
+             "a number > 1 when planet_period is set")
+        need(is_num(p.planet_inclination) and 0 < p.planet_inclination <= 90,
+             "planet_inclination", "in (0, 90] degrees when planet_period is set")
+    need(len(p.limb_darkening) in (0, 1, 2, 4) and all(is_num(v) for v in p.limb_darkening),
+         "limb_darkening", "0, 1, 2 or 4 numbers")
+    need(all(len(line) == 3 and all(is_num(v) for v in line) and line[1] >= 0 and line[2] > 0
+             for line in p.planet_lines),
+         "planet_lines", "a sequence of (centre A, extra Rp/R* >= 0, sigma A > 0)")
 
 
 def is_int(value) -> bool:

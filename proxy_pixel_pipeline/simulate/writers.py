@@ -14,6 +14,8 @@ __all__ = ["prepare_out_dir", "image_hdu", "write_fits", "frame_header", "config
 
 _OWN_PATTERNS = ("darks/dark_*.fits", "science/science_*.fits", "truth/*.fits",
                  "spectral_mask.fits", "config.yaml", "**/.*.part")
+#: A visit's files (``simulate(..., visits=N)``) match the same patterns under ``visit<k>/``.
+_OWN_PATTERNS += tuple(f"visit*/{pattern}" for pattern in _OWN_PATTERNS[:-1])
 
 
 def prepare_out_dir(out: Path, overwrite: bool) -> None:
@@ -29,6 +31,10 @@ def prepare_out_dir(out: Path, overwrite: bool) -> None:
             for path in out.glob(pattern):
                 if path.is_file():
                     path.unlink()
+        # Visit folders left empty by that (a run with fewer visits) go too.
+        for folder in [*out.glob("visit*/*/"), *out.glob("visit*/")]:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
     out.mkdir(parents=True, exist_ok=True)
 
 
@@ -47,7 +53,8 @@ def write_fits(path: Path, hdus) -> None:
         fits.HDUList(hdus).writeto(tmp, overwrite=True, output_verify="exception")
 
 
-def frame_header(p: SimulationParameters, kind, number, temp, tmid, meta) -> fits.Header:
+def frame_header(p: SimulationParameters, kind, number, temp, tmid, meta, mjd_start=MJD_START,
+                 jitter=None) -> fits.Header:
     """Primary header of a dark or science frame.
 
     Parameters
@@ -64,6 +71,11 @@ def frame_header(p: SimulationParameters, kind, number, temp, tmid, meta) -> fit
         (science frames: ``MJD-OBS``, the exposure start, MJD).
     meta : dict
         Cards of every file (seed, preset).
+    mjd_start : float
+        MJD of the visit's first science exposure's start.
+    jitter : float or None
+        Pointing jitter during the exposure, arcsec rms (``JITTER``); None =
+        no card.
     """
     header = fits.Header()
     header["IMAGETYP"] = (kind.upper(), "frame type")
@@ -74,13 +86,16 @@ def frame_header(p: SimulationParameters, kind, number, temp, tmid, meta) -> fit
     header["RDNOISE"] = (p.read_noise, "[e-] read noise")
     header["FRAMENUM"] = (number, "frame number within its type")
     if kind == "science":
-        header["MJD-OBS"] = (MJD_START + (tmid - 0.5 * p.exptime) / 86400.0,
+        header["MJD-OBS"] = (mjd_start + (tmid - 0.5 * p.exptime) / 86400.0,
                              "[d] exposure start, MJD")
+    if jitter is not None:
+        header["JITTER"] = (float(jitter), "[arcsec] pointing jitter rms in the exposure")
     header.update(meta)
     return header
 
 
-def config_text(p: SimulationParameters, preset_name: str, seed: int, changed) -> str:
+def config_text(p: SimulationParameters, preset_name: str, seed: int, changed,
+                transit=None) -> str:
     """The data set's pipeline ``config.yaml``, rendered by :func:`~..runtime.settings.render_config`.
 
     Parameters
@@ -91,6 +106,9 @@ def config_text(p: SimulationParameters, preset_name: str, seed: int, changed) -
     seed : int
     changed : list of str
         ``key=value`` texts of the overrides, one comment line each.
+    transit : dict or None
+        Stage 6's transit keys (``transit_model``, ``transit_mid``, ...)
+        replacing the box window of the middle third of the frames.
     """
     values = {"dark_frames": "darks/dark_*.fits", "science_frames": "science/science_*.fits",
               "spectral_mask": "spectral_mask.fits", "output_dir": "output",
@@ -98,6 +116,10 @@ def config_text(p: SimulationParameters, preset_name: str, seed: int, changed) -
     if p.missing_value is not None:
         values["missing_value"] = int(p.missing_value)
     values.update(_spectra_config(p))
+    if transit is not None:
+        for key in ("transit_model", "transit_mid", "transit_duration"):
+            values.pop(key, None)
+        values.update(transit)
     comments = ["Pipeline configuration written by proxy_pixel_pipeline.simulate",
                 f"(preset {preset_name}, seed {seed}). Paths are relative to this file's folder.",
                 *(f"simulation override: {text}" for text in changed)]
