@@ -1,9 +1,9 @@
 #!/usr/bin/env python
-"""Stage 6: optimal (Horne 1986) and box spectra, light curves and transit depths.
+"""Stage 6: optimal (Horne 1986) and box spectra, and light curves with each frame's
+systematics regressors.
 
 Usage: ``mpiexec -n 2 python 6_Spectra.py --config config.yaml``
-Writes ``<output_dir>/spectra/<science file name>``, ``<output_dir>/light_curves.fits``
-and ``<output_dir>/transit_depths.fits``.
+Writes ``<output_dir>/spectra/<science file name>`` and ``<output_dir>/light_curves.fits``.
 """
 import sys
 

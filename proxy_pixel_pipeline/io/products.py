@@ -1,7 +1,8 @@
 """One reader and one writer per product, shared by the stages, figures, score and tests.
 
 The match table (stage 1), profile fits (stages 3-4), the cleaned Final Frame
-(stage 5), the spectra, light curves and depths (stage 6).  Kept apart from
+(stage 5), the spectra and light curves (stage 6); stage 7's in
+:mod:`.transit_products`.  Kept apart from
 :mod:`..stages` (which imports mpi4py and so starts MPI) so that tools which
 only read results never touch MPI.
 """
@@ -20,8 +21,7 @@ from .fitsio import read_image, read_table
 from .profile_fits import ProfileFits
 
 __all__ = ["read_matches", "read_spectral_mask", "read_profile_fits", "profile_fits_hdu",
-           "FinalFrame", "Spectrum", "read_light_curves", "light_curve_hdus", "read_depths",
-           "depths_hdu"]
+           "FinalFrame", "Spectrum", "read_light_curves", "light_curve_hdus"]
 
 
 def read_matches(path):
@@ -185,7 +185,7 @@ class Spectrum:
         return cls(dq=np.asarray(table["DQ"], int), wavelength=wave, **values)
 
 
-# ------------------------------------------------- light_curves.fits, transit_depths.fits
+# ------------------------------------------------------------------ light_curves.fits
 def read_light_curves(path):
     """``LIGHTCURVES`` (one row per frame) and ``CHANNELS`` (one row per channel) of a
     ``light_curves.fits``, as astropy Tables."""
@@ -202,16 +202,3 @@ def light_curve_hdus(light_curves, channels):
     ch_hdu.name = "CHANNELS"
     ch_hdu.header["COMMENT"] = "COLUMN_LO..COLUMN_HI inclusive"
     return [lc_hdu, ch_hdu]
-
-
-def read_depths(path):
-    """``DEPTHS`` of a ``transit_depths.fits`` (one row per channel, ``white`` first)."""
-    return read_table(path, "DEPTHS")
-
-
-def depths_hdu(depths, transit_model):
-    """The ``DEPTHS`` extension of ``transit_depths.fits``."""
-    hdu = fits.table_to_hdu(depths)
-    hdu.name = "DEPTHS"
-    hdu.header["TMODEL"] = (transit_model, "transit model of the fit")
-    return hdu

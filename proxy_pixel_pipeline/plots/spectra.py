@@ -29,7 +29,8 @@ from matplotlib.ticker import MaxNLocator
 
 from ..science import lightcurves as lc
 from ..errors import PipelineError
-from ..io.products import Spectrum, read_depths, read_light_curves
+from ..io.products import Spectrum, read_light_curves
+from ..io.transit_products import read_depths
 from ..flags import SpectrumFlag
 from .drawing import XLABEL, colormap, new_figure
 from .inputs import FigureSpec, stage_script

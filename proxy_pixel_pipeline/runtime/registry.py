@@ -125,15 +125,25 @@ STAGES = (
           inputs=("matches", "final_no_infill", "background", "final_fits", "median_fits"), raw=(),
           outputs=(Output("final", "final", True,
                           "infilled, cosmic-ray cleaned Final Frame (ERR, DQ, INFILLED, COSMIC)"),)),
-    Stage(6, "6_Spectra.py", "spectra, light curves and transit depths",
-          f"{_PKG}.spectra:Spectra",
+    Stage(6, "6_Spectra.py", "spectra and light curves", f"{_PKG}.spectra:Spectra",
           inputs=("matches", "final_fits", "final"), raw=(),
           outputs=(Output("spectra", "spectra", True,
                           "optimal and box spectrum of one frame (SPECTRUM)"),
                    Output("light_curves", "light_curves.fits", False,
-                          "white and channel light curves (LIGHTCURVES, CHANNELS)"),
-                   Output("transit_depths", "transit_depths.fits", False,
-                          "transit depth of the white light curve and each channel (DEPTHS)"))),
+                          "white and channel light curves with each frame's systematics "
+                          "regressors (LIGHTCURVES, CHANNELS)"))),
+    Stage(7, "7_Transit_Fit.py", "transit and systematics fit", f"{_PKG}.transit_fit:TransitFit",
+          inputs=("light_curves",), raw=(),
+          outputs=(Output("transit_depths", "transit_depths.fits", False,
+                          "Rp/R* and depth of the white light and each channel, the visits "
+                          "joined (DEPTHS)"),
+                   Output("transit_fit", "transit_fit.fits", False,
+                          "per visit and channel: systematics coefficients, mid-transit time, "
+                          "chi2, BIC, red-noise factor (VISITS); each visit's detrended light "
+                          "curves (DETRENDED_<visit>)"),
+                   Output("transit_samples", "transit_samples.fits", False,
+                          "posterior samples: the white fit's parameters (WHITE), Rp/R* of "
+                          "every channel (RP_RS)"))),
 )
 
 #: Not a stage's product: where ``make_figures.py`` writes.

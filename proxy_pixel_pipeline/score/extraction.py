@@ -33,7 +33,8 @@ from ..science import lightcurves as lc
 from ..runtime import registry
 from ..science.extraction import normalise_profile, optimal_extract
 from ..io.fitsio import read_image
-from ..io.products import Spectrum, read_depths, read_light_curves
+from ..io.products import Spectrum, read_light_curves
+from ..io.transit_products import read_depths
 from ..flags import SpectrumFlag
 from .stats import as_float, robust_std
 

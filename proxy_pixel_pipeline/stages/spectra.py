@@ -1,16 +1,18 @@
-"""Stage 6: spectra, light curves and transit depths.
+"""Stage 6: spectra and light curves, with what a systematics model needs per frame.
 
 Every stage-5 Final Frame is extracted column by column, optimally (Horne
-1986, :mod:`..extraction`: variance from stage 5's ``ERR`` plus the signal's
-photon noise, iterated, outliers beyond ``extract_sigma`` rejected one at a
-time) and by a plain box sum over the spectral mask.  The spatial profile is
-the whole series' template (``extract_profile: template``: every frame's trace
-aligned by its measured offset, median-combined, smoothed along the columns,
-moved back to each frame) or the frame's own stage-4 model (``fit``).  Light
-curves and depths follow (:mod:`..lightcurves`).
+1986, :mod:`..science.extraction`: variance from stage 5's ``ERR`` plus the
+signal's photon noise, iterated, outliers beyond ``extract_sigma`` rejected one
+at a time) and by a plain box sum over the spectral mask.  The spatial profile
+is the whole series' template (``extract_profile: template``: every frame's
+trace aligned by its measured offset, median-combined, smoothed along the
+columns, moved back to each frame) or the frame's own stage-4 model (``fit``).
+The light curves follow (:mod:`..science.lightcurves`): white and channels
+(``channel_width`` columns, or ``channel_wavelengths`` bands), normalised out
+of transit.  The transit itself is fitted by stage 7.
 
 Rank 0 reads and writes; the frames are scattered with
-:func:`~.base.map_frames` twice (trace centroids for the template, then the
+:func:`~.base.map_frames` twice (trace centroids and widths, then the
 extraction), so the products do not depend on the number of ranks.
 
 Outputs (a contract users' tools read):
@@ -20,12 +22,16 @@ Outputs (a contract users' tools read):
   ``FLUX``, ``FLUX_ERR`` (ADU per exposure), ``FLUX_BOX``, ``FLUX_BOX_ERR``,
   ``DQ`` (:class:`~..flags.SpectrumFlag`); readable with
   ``specutils.Spectrum.read(path, format="tabular-fits")``.
-- ``output_dir/light_curves.fits``: ``LIGHTCURVES`` (per frame ``FILE``,
-  ``TIME``, ``WHITE``, ``WHITE_ERR``, ``WHITE_BOX``, ``WHITE_BOX_ERR``,
-  ``CHANNELS``, ``CHANNELS_ERR``, normalised by the out-of-transit median) and
-  ``CHANNELS`` (each channel's columns and wavelengths).
-- ``output_dir/transit_depths.fits`` (with a ``transit_model``): ``DEPTHS``,
-  one row per channel, ``"white"`` first.
+- ``output_dir/light_curves.fits``: ``LIGHTCURVES``, per frame in time order:
+  ``FILE``, ``TIME`` (mid-exposure MJD), ``WHITE``, ``WHITE_ERR``,
+  ``WHITE_BOX``, ``WHITE_BOX_ERR``, ``CHANNELS``, ``CHANNELS_ERR`` (normalised
+  by the out-of-transit median), ``IN_TRANSIT`` (with a transit model), and
+  the systematics regressors ``TRACE_OFFSET`` (rows, from the series'
+  median), ``TRACE_WIDTH`` (rows, rms), ``CCDTEMP`` (``ccdtemp_key``),
+  ``ORBIT`` (orbit window, from gaps longer than ``orbit_gap``),
+  ``ORBIT_TIME`` (days since the window's first frame) and one column per
+  ``header_regressors`` keyword; ``CHANNELS`` (each channel's columns and
+  wavelengths).
 """
 
 from __future__ import annotations
