@@ -1,4 +1,5 @@
-"""Stage 6 (6_Spectra.py) as users run it, on the tiny simulated data set (K = 16)."""
+"""Stages 6 and 7 (6_Spectra.py, 7_Transit_Fit.py) as users run them, on the tiny simulated
+data set (K = 16)."""
 
 import shutil
 
@@ -29,13 +30,14 @@ def tiny6(tmp_path_factory):
         if "ERR" not in hdul:
             pytest.skip("stage 5 does not write ERR/DQ yet (issue 11)")
     run_script("6_Spectra.py", "--config", config)
+    run_script("7_Transit_Fit.py", "--config", config)
     return config, layout
 
 
 def _products(layout, cfg):
     out = {}
     for path in [*map(layout.spectra, cfg.science_paths()), layout.light_curves,
-                 layout.transit_depths]:
+                 layout.transit_depths, layout.transit_fit, layout.transit_samples]:
         with fits.open(path) as hdul:
             out[path.name] = [np.array(h.data) for h in hdul[1:]]
     return out
@@ -66,8 +68,9 @@ def test_outputs_follow_the_contract(tiny6):
     assert len(lcs) == len(cfg.science_paths()) and np.all(np.diff(lcs["TIME"]) > 0)
     assert "CHANNELS" in [h.name for h in fits.open(layout.light_curves)]
     depths = fits.getdata(layout.transit_depths, "DEPTHS")
-    assert depths.names == ["CHANNEL", "COLUMN_LO", "COLUMN_HI", "WAVELENGTH_LO",
-                            "WAVELENGTH_HI", "DEPTH", "DEPTH_ERR"]
+    assert depths.names[:10] == ["CHANNEL", "WAVELENGTH_LO", "WAVELENGTH_HI", "COLUMN_LO",
+                                 "COLUMN_HI", "RP_RS", "RP_RS_ERR_LO", "RP_RS_ERR_HI", "DEPTH",
+                                 "DEPTH_ERR"]
     assert depths["CHANNEL"][0] == "white"
     injected = fits.getheader(config.parent / "truth" / "truth.fits")["DEPTH"]
     assert abs(depths["DEPTH"][0] - injected) < 3 * depths["DEPTH_ERR"][0]
@@ -96,6 +99,7 @@ def test_one_and_two_ranks_give_identical_products(tiny6, tmp_path):
     one = _products(layout, cfg)
     config2, layout2 = _copy_run(config, layout, tmp_path)
     run_script("6_Spectra.py", "--config", config2, "--overwrite", ranks=2)
+    run_script("7_Transit_Fit.py", "--config", config2, "--overwrite", ranks=2)
     two = _products(layout2, load_config(config2))
     assert one.keys() == two.keys()
     for name in one:

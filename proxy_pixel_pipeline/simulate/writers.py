@@ -116,6 +116,13 @@ def config_text(p: SimulationParameters, preset_name: str, seed: int, changed,
     if p.missing_value is not None:
         values["missing_value"] = int(p.missing_value)
     values.update(_spectra_config(p))
+    if not (p.orbit_visible_fraction or p.jitter_median or p.pointing_offset_sigma
+            or p.pointing_drift or p.ramp_amplitude or p.drift_amplitude):
+        # A detector without orbit windows, pointing or throughput changes (tiny, demo,
+        # cute): stage 7's systematics are a level and a slope in time.
+        values.update(systematics_ramp="none", systematics_first_orbit="keep",
+                      systematics_visit_order=1, systematics_offset_order=0,
+                      systematics_width_order=0)
     if transit is not None:
         for key in ("transit_model", "transit_mid", "transit_duration"):
             values.pop(key, None)

@@ -66,7 +66,7 @@ class TransitFit(StageRunner):
             lineage.check_product(other, layout, "light_curves", layout.light_curves,
                                   other.science_paths())
         except PipelineError as exc:
-            raise PipelineError(f"{where}: {exc}") from None
+            raise PipelineError(f"{where}: {path}: not ready for stage 7 ({exc})") from None
         if other.transit_mid is None:
             raise PipelineError(f"{where}: {path} has no transit_mid")
         return other
