@@ -5,11 +5,11 @@ state) from the files a run wrote under ``output_dir`` and goes into
 ``output_dir/figures/``.  :func:`make_figures` writes them all.
 
 A figure is one function in a module of this package, the module of the stage
-whose products it shows (``matches``, ``frame_images``, ``median_fits``,
-``final_fits``, ``cleaning``, ``spectra``; each module's docstring says which
-seed figure each function reproduces).  The function is marked with the
-:class:`~.inputs.FigureSpec` that declares its file name and the outputs it
-reads (registry names, from which the "run N_Script.py first" hints come)::
+whose products it shows (named after that stage's products; its docstring
+says which seed figure each of its functions reproduces, and in which file).
+The function is marked with the :class:`~.inputs.FigureSpec` that declares
+its file name and the outputs it reads (registry names, from which the "run
+N_Script.py first" hints come)::
 
     SPECTRUM = FigureSpec("spectrum.png", needs=("spectra",))
 
@@ -24,9 +24,10 @@ one), and nothing else: :func:`figures` finds every marked function of the
 package's modules (:func:`~proxy_pixel_pipeline.runtime.discovery.declared`;
 :mod:`.drawing`, the shared drawing helpers, and :mod:`.inputs`, the
 declaration, hold none) and orders them by the latest stage whose products
-they read, then as they are defined in their module.  Each one is importable
-from this package by its name (``from proxy_pixel_pipeline.plots import
-plot_spectrum``), and :data:`FIGURE_NAMES` lists their files in that order.
+they read, then by module name and as they are defined in their module.  Each
+one is importable from this package by its name (``from
+proxy_pixel_pipeline.plots import plot_spectrum``), and :data:`FIGURE_NAMES`
+lists their files in that order.
 
 Conventions: images are shown with row 0 at the bottom (as in DS9), columns
 along the dispersion axis and rows across it; their stretch is the robust
@@ -102,6 +103,7 @@ def __getattr__(name):
 
 
 def __dir__():
+    """The module's names and the figure functions'."""
     return sorted(set(globals()) | {f.__name__ for f in figures()})
 
 
