@@ -2,66 +2,32 @@
 
 Every figure is made with matplotlib's Agg canvas (no display, no pyplot
 state) from the files a run wrote under ``output_dir`` and goes into
-``output_dir/figures/``.  :func:`make_figures` writes them all; each has its
-own function, in the module of the stage whose products it shows:
+``output_dir/figures/``.  :func:`make_figures` writes them all.
 
-* :mod:`.matches` (stage 1)
+A figure is one function in a module of this package, the module of the stage
+whose products it shows (named after that stage's products; its docstring
+says which seed figure each of its functions reproduces, and in which file).
+The function is marked with the :class:`~.inputs.FigureSpec` that declares
+its file name and the outputs it reads (registry names, from which the "run
+N_Script.py first" hints come)::
 
-  - ``spectral_vs_nonspectral.png`` (:func:`plot_pixel_map`): seed figure
-    *Spectral_vs_NonSpectral_Pixels*, the spectral mask against the rest of
-    the CCD, with the pixels excluded from matching (hot, ...) marked.
-  - ``proxy_match_comparison.png`` (:func:`plot_proxy_match`): seed figures
-    *Proxy_Match_Comparison*, *Proxy_Match_Comparison_Residuals* and
-    *Proxy_Match_Comparison_Residuals_Histogram* as three panels: one matched
-    pair's dark series, their residual, and its histogram.
+    SPECTRUM = FigureSpec("spectrum.png", needs=("spectra",))
 
-* :mod:`.frames` (stage 2)
+    @SPECTRUM.draws
+    def plot_spectrum(config, frame_index=None, out_dir=None) -> Path:
+        run = SPECTRUM.open(config, frame_index, out_dir)
+        ...
+        return run.save(fig)
 
-  - ``frames_science_dark_background_final.png`` (:func:`plot_frames`): seed
-    figures *Original_Science_Image_Pre_Infill_Combined*,
-    *Dark_Frame_Combined*, *Recreated_Back_Combined* and
-    *Final_Frame_Before_Infill_Combined*: Science, Dark, Background and Final
-    Frame (before infill) of one frame.
-
-* :mod:`.median_fits` (stage 3)
-
-  - ``median_frame.png`` (:func:`plot_median_frame`): seed figure
-    *Median_Frame_Combined*.
-  - ``bin_columns_vs_median.png`` (:func:`plot_bin_columns`): seed figure
-    *Raw_Column_vs_Median_Column_Traces*, the columns of one bin against the
-    bin's median profile.
-  - ``median_fits.gif`` (:func:`animate_median_fits`): seed animation
-    *Median_Fits.gif*, the double-Gaussian fits of the Median Frame's bins.
-
-* :mod:`.final_fits` (stage 4)
-
-  - ``final_fits.gif`` (:func:`animate_final_fits`): seed animation
-    *Final_Fits_GIF.gif*, the fits of one Final Frame's bins, with the Median
-    Frame fit's shape for comparison.
-
-* :mod:`.infill` (stage 5)
-
-  - ``final_infill_and_cosmic.png`` (:func:`plot_final_infill`): seed figures
-    *Final_Frame_After_Infill* and *Final_Frame_After_Infill_And_CR_Removal*,
-    with the infilled and cosmic-ray pixels marked (by detector).
-  - ``cosmic_time_series.png`` (:func:`plot_cosmic_series`): one trace
-    pixel's series, its prediction and the frames flagged as cosmic rays.
-
-* :mod:`.spectra` (stage 6)
-
-  - ``spectrum.png`` (:func:`plot_spectrum`): one frame's optimal and box
-    spectra with their error bands.
-  - ``light_curve_2d.png`` (:func:`plot_light_curve_2d`): the channel light
-    curves, frames by channels.
-  - ``white_light_curve.png`` (:func:`plot_white_light_curve`): the white
-    light curve with the transit window and the fitted model (box or batman,
-    as configured).
-  - ``transmission_spectrum.png`` (:func:`plot_transmission_spectrum`): the
-    transit depth of every channel against wavelength, with the white depth.
-
-:mod:`.drawing` holds the drawing helpers they share and :mod:`.inputs` the
-declaration of what each figure reads (:class:`~.inputs.FigureSpec`: the
-registry's output names, from which the "run N_Script.py first" hints come).
+Adding a figure is adding such a function (to a new module or an existing
+one), and nothing else: :func:`figures` finds every marked function of the
+package's modules (:func:`~proxy_pixel_pipeline.runtime.discovery.declared`;
+:mod:`.drawing`, the shared drawing helpers, and :mod:`.inputs`, the
+declaration, hold none) and orders them by the latest stage whose products
+they read, then by module name and as they are defined in their module.  Each
+one is importable from this package by its name (``from
+proxy_pixel_pipeline.plots import plot_spectrum``), and :data:`FIGURE_NAMES`
+lists their files in that order.
 
 Conventions: images are shown with row 0 at the bottom (as in DS9), columns
 along the dispersion axis and rows across it; their stretch is the robust
@@ -72,12 +38,14 @@ show the full width but only the rows of the spectral mask plus a margin
 (:func:`trace_rows`).
 
 Every function takes the configuration (a :class:`~proxy_pixel_pipeline.runtime.config.Config`
-or the path of its YAML file), optionally ``frame_index`` (position of the
-science frame in ``config.science_paths()``, default 0) and ``out_dir``
-(default ``Layout(output_dir).figures``), and returns the written path.  A
-figure whose inputs are missing raises
+or the path of its YAML file), ``frame_index`` if it shows one science frame
+(it reads a per-frame output: position of the frame in
+``config.science_paths()``, default 0) and ``out_dir`` (default
+``Layout(output_dir).figures``), and returns the written path.  A figure
+whose inputs are missing raises
 :class:`~proxy_pixel_pipeline.errors.PipelineError` naming the file;
-:func:`make_figures` instead skips it with a log message.
+:func:`make_figures` instead skips it with a log message.  No figure imports
+MPI: ``make_figures.py`` runs on a login node.
 """
 
 from __future__ import annotations
@@ -85,44 +53,65 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import PipelineError
+from ..runtime.discovery import declared
 from ..runtime.layout import Layout
 from ..runtime.logs import get_logger
 from .drawing import trace_rows
-from .final_fits import animate_final_fits
-from .frame_images import plot_frames
-from .cleaning import plot_cosmic_series, plot_final_infill
-from .inputs import as_config, science_path, stage_script
-from .matches import plot_pixel_map, plot_proxy_match
-from .median_fits import animate_median_fits, plot_bin_columns, plot_median_frame
-from .spectra import (plot_light_curve_2d, plot_spectrum, plot_transmission_spectrum,
-                      plot_white_light_curve)
+from .inputs import FigureSpec, as_config, science_path, stage_script
 
-__all__ = [
-    "FIGURE_NAMES",
-    "make_figures",
-    "plot_pixel_map",
-    "plot_proxy_match",
-    "plot_frames",
-    "plot_median_frame",
-    "plot_bin_columns",
-    "animate_median_fits",
-    "animate_final_fits",
-    "plot_final_infill",
-    "plot_cosmic_series",
-    "plot_spectrum",
-    "plot_light_curve_2d",
-    "plot_white_light_curve",
-    "plot_transmission_spectrum",
-    "trace_rows",
-]
+#: Modules of this package that hold no figure.
+_HELPERS = ("drawing", "inputs")
 
-# The figures in the order make_figures writes them; each carries its FigureSpec.
-_FIGURES = (plot_pixel_map, plot_proxy_match, plot_frames, plot_median_frame, plot_bin_columns,
-            animate_median_fits, animate_final_fits, plot_final_infill, plot_cosmic_series,
-            plot_spectrum, plot_light_curve_2d, plot_white_light_curve, plot_transmission_spectrum)
+
+def _is_figure(module, value) -> bool:
+    """A function defined in ``module`` and marked by :meth:`FigureSpec.draws`."""
+    return (callable(value) and isinstance(getattr(value, "spec", None), FigureSpec)
+            and getattr(value, "__module__", None) == module.__name__)
+
+
+def figures() -> tuple:
+    """Every figure function of the package, in the order :func:`make_figures` writes them.
+
+    Returns
+    -------
+    tuple of callable
+        The functions marked with a :class:`~.inputs.FigureSpec` in the
+        package's modules, ordered by :attr:`FigureSpec.stage` (the latest
+        stage whose products they read), then by module name and definition
+        order.
+
+    Raises
+    ------
+    ValueError
+        Two figures write the same file or have the same name.
+    """
+    found = [f for _, f in declared(__name__, _is_figure, skip=_HELPERS)]
+    for what, values in (("file", [f.spec.filename for f in found]),
+                         ("name", [f.__name__ for f in found])):
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise ValueError(f"two figures with the same {what}: {twice}")
+    return tuple(sorted(found, key=lambda f: f.spec.stage))
+
+
+def __getattr__(name):
+    """A figure function by its name (``plot_spectrum``...)."""
+    for func in figures():
+        if func.__name__ == name:
+            return func
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    """The module's names and the figure functions'."""
+    return sorted(set(globals()) | {f.__name__ for f in figures()})
+
 
 #: File names of the figures, in the order :func:`make_figures` writes them.
-FIGURE_NAMES = tuple(f.spec.filename for f in _FIGURES)
+FIGURE_NAMES = tuple(f.spec.filename for f in figures())
+
+__all__ = ["FIGURE_NAMES", "figures", "make_figures", "trace_rows",
+           *(f.__name__ for f in figures())]
 
 
 def make_figures(config, frame_index=None, out_dir=None) -> list[Path]:
@@ -157,7 +146,7 @@ def make_figures(config, frame_index=None, out_dir=None) -> list[Path]:
     science = science_path(cfg, frame_index)
     frame_index = cfg.science_paths().index(science)
     written = []
-    for func in _FIGURES:
+    for func in figures():
         spec = func.spec
         missing = spec.missing(layout, science)
         if missing:

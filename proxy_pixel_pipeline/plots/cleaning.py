@@ -1,8 +1,11 @@
-"""Figure of stage 5 (infill and cosmic-ray removal) of one Final Frame.
+"""Figures of stage 5 (infill and cosmic-ray removal) of one Final Frame.
 
 Reproduces the seed's *Final_Frame_After_Infill* and
 *Final_Frame_After_Infill_And_CR_Removal* in one figure
-(:func:`plot_final_infill`), with the infilled and cosmic-ray pixels marked.
+(``final_infill_and_cosmic.png``, :func:`plot_final_infill`), with the
+infilled and cosmic-ray pixels marked (by detector).  No seed figure:
+``cosmic_time_series.png`` (:func:`plot_cosmic_series`), one trace pixel's
+series, its prediction and the frames flagged as cosmic rays.
 """
 
 from __future__ import annotations

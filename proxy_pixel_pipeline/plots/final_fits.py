@@ -1,7 +1,7 @@
 """Figure of stage 4 (Final Frame fits): the fits of one Final Frame's bins.
 
-Reproduces the seed's animation *Final_Fits_GIF.gif*
-(:func:`animate_final_fits`), with the Median Frame fit's shape scaled to each
+Reproduces the seed's animation *Final_Fits_GIF.gif* (``final_fits.gif``,
+:func:`animate_final_fits`), with the Median Frame fit's shape scaled to each
 bin for comparison.
 """
 

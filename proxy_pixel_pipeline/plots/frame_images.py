@@ -3,7 +3,8 @@
 Reproduces the seed's *Original_Science_Image_Pre_Infill_Combined*,
 *Dark_Frame_Combined*, *Recreated_Back_Combined* and
 *Final_Frame_Before_Infill_Combined* as the four panels of one figure
-(:func:`plot_frames`).
+(``frames_science_dark_background_final.png``, :func:`plot_frames`): Science,
+Dark, Background and Final Frame (before infill) of one frame.
 """
 
 from __future__ import annotations

@@ -114,6 +114,12 @@ class FigureSpec:
             raise ValueError(f"{self.filename}: no stage writes {unknown} (see registry.STAGES)")
 
     @property
+    def stage(self) -> int:
+        """Number of the latest stage whose products the figure reads (its place in
+        :func:`~proxy_pixel_pipeline.plots.make_figures`'s order)."""
+        return max((registry.stage_of_output(name).number for name in self.needs), default=0)
+
+    @property
     def per_frame(self) -> bool:
         """Whether the figure shows one science frame (it reads a per-frame output)."""
         outputs = registry.outputs()
@@ -169,6 +175,10 @@ class FigureSpec:
                       folder / self.filename)
 
     def draws(self, function):
-        """Decorator: mark ``function`` as the one that draws this figure (``function.spec``)."""
+        """Decorator: mark ``function`` as the one that draws this figure (``function.spec``).
+
+        A function so marked, defined in a module of :mod:`proxy_pixel_pipeline.plots`, is
+        one of the figures :func:`~proxy_pixel_pipeline.plots.make_figures` writes.
+        """
         function.spec = self
         return function

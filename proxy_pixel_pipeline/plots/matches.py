@@ -1,10 +1,13 @@
 """Figures of stage 1 (proxy matches): the pixel map and one matched pair.
 
 Reproduces the seed's *Spectral_vs_NonSpectral_Pixels*
-(:func:`plot_pixel_map`) and its *Proxy_Match_Comparison*,
+(``spectral_vs_nonspectral.png``, :func:`plot_pixel_map`: the spectral mask
+against the rest of the CCD, with the pixels excluded from matching -- hot,
+... -- marked) and its *Proxy_Match_Comparison*,
 *Proxy_Match_Comparison_Residuals* and
 *Proxy_Match_Comparison_Residuals_Histogram* as the three panels of one figure
-(:func:`plot_proxy_match`).
+(``proxy_match_comparison.png``, :func:`plot_proxy_match`: one matched pair's
+dark series, their residual, and its histogram).
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
 """Figures of stage 3 (Median Frame and its fits).
 
-Reproduces the seed's *Median_Frame_Combined* (:func:`plot_median_frame`),
-*Raw_Column_vs_Median_Column_Traces* (:func:`plot_bin_columns`) and the
-animation *Median_Fits.gif* (:func:`animate_median_fits`).
+Reproduces the seed's *Median_Frame_Combined* (``median_frame.png``,
+:func:`plot_median_frame`), *Raw_Column_vs_Median_Column_Traces*
+(``bin_columns_vs_median.png``, :func:`plot_bin_columns`: the columns of one
+bin against the bin's median profile) and the animation *Median_Fits.gif*
+(``median_fits.gif``, :func:`animate_median_fits`: the double-Gaussian fits of
+the Median Frame's bins).
 """
 
 from __future__ import annotations

@@ -3,15 +3,16 @@
 No seed figure: the seed's pipeline stopped at the cleaned frames.  Four
 figures, from stage 6's products only:
 
-- :func:`plot_spectrum`: one frame's optimal and box spectra with their error
-  bands;
-- :func:`plot_light_curve_2d`: the channel light curves as an image, frames
-  by channels;
-- :func:`plot_white_light_curve`: the white light curve with the transit
-  window and the fitted model (:func:`~proxy_pixel_pipeline.science.lightcurves.transit_depth`,
-  box or batman as the config says; none: the light curve only);
-- :func:`plot_transmission_spectrum`: the depth of every channel against
-  wavelength, with the white depth.
+- ``spectrum.png`` (:func:`plot_spectrum`): one frame's optimal and box
+  spectra with their error bands;
+- ``light_curve_2d.png`` (:func:`plot_light_curve_2d`): the channel light
+  curves as an image, frames by channels;
+- ``white_light_curve.png`` (:func:`plot_white_light_curve`): the white
+  light curve with the transit window and the fitted model
+  (:func:`~proxy_pixel_pipeline.science.lightcurves.transit_depth`, box or
+  batman as the config says; none: the light curve only);
+- ``transmission_spectrum.png`` (:func:`plot_transmission_spectrum`): the
+  depth of every channel against wavelength, with the white depth.
 
 The fitted model is refitted here with the science module's own function
 and must give the depth stored in ``transit_depths.fits``: a light curve or a

@@ -1,1 +1,1 @@
-"""Runtime: command line, stage registry, settings, config, staging, locks, MPI, logs."""
+"""Runtime: command line, stage registry, settings, config, staging, locks, MPI, logs, discovery."""

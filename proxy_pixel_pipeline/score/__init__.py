@@ -7,15 +7,20 @@ terminal, :func:`format_summary` gives the headline numbers, and
 :func:`write_score` stores it as JSON (``score.json``).  Only simulated data
 can be scored: real frames have no truth.
 
-One module per job:
+The code, one module per job:
 
 * :mod:`.truth` reads the simulator's truth;
 * :mod:`.inputs` reads the run's products and the baselines (master dark,
   the proxies' truth) and yields them frame by frame;
-* :mod:`.background`, :mod:`.spectrum` (with the transit depth),
-  :mod:`.profiles` and :mod:`.cosmic` compute one kind of metric each, and
-  their docstrings define every number they report;
-* :mod:`.report` writes the table and the JSON; :mod:`.run` ties them together.
+* every other module but :mod:`.stats` (shared statistics) computes one kind
+  of metric, defines in its docstring every number it reports, and declares
+  itself with a :class:`~.metric.Metric`: the score's keys it fills, the
+  outputs it scores, how it computes them (frame by frame, or at the end)
+  and how it prints into the table and the summary;
+* :mod:`.metric` finds the metrics (:func:`~.metric.metrics`), :mod:`.report`
+  writes the table and the JSON and :mod:`.run` ties them together.
+
+Adding a metric is adding its module, and nothing else (see :mod:`.metric`).
 
 Notation
 --------
@@ -29,14 +34,15 @@ is the spectral mask of the config (``spectral_mask``).  The *master dark*
 ``MD`` is the per-pixel median of the raw dark frames (missing samples
 skipped).  Pixels marked ``MISSING`` in the truth are left out of every
 pixel-level metric (the binned sums include them, filled as stated in
-:mod:`.spectrum`).
+:mod:`.binned_spectrum`).
 
 Sections
 --------
-``run`` (:mod:`.run`), ``background`` (:mod:`.background`), ``spectrum`` and
-``transit`` (:mod:`.spectrum`), ``profile`` (:mod:`.profiles`), ``cosmic``
-(:mod:`.cosmic`) and ``notes``.  A metric whose stage outputs are missing is
-``None`` and ``notes`` says why; NaN values are written as ``null`` in JSON.
+``run`` (:mod:`.run`: what was scored), then the sections of every metric,
+ordered by the earliest stage whose products they score (then by module
+name), then ``notes``.  A metric whose stage outputs are missing is ``None``
+(or holds ``None``) and ``notes`` says why; NaN values are written as
+``null`` in JSON.
 """
 
 from .report import format_summary, format_table, write_score

@@ -42,9 +42,10 @@ from __future__ import annotations
 import numpy as np
 
 from .inputs import stage_number
+from .metric import Metric, lookup, number
 from .stats import as_float, residual_stats
 
-__all__ = ["METHODS", "POPULATIONS", "BackgroundMetrics"]
+__all__ = ["METHODS", "POPULATIONS", "BackgroundMetrics", "BACKGROUND"]
 
 #: Residuals compared, in the table's order.
 METHODS = ("pipeline", "master_dark", "oracle", "stage5")
@@ -119,3 +120,62 @@ class BackgroundMetrics:
             notes.append(f"background: no stage {stage_number('final_no_infill')} frames, "
                          f"pipeline residual not scored (baselines on all in-trace pixels)")
         return {"background": background}
+
+
+def _stats_text(st):
+    """``RMS a, robust RMS b, median c`` of a residual_stats dict."""
+    return (f"RMS {number(st['rms'], width=0)}, robust RMS {number(st['robust_rms'], width=0)}, "
+            f"median {number(st['median'], width=0)}")
+
+
+def _table(scores):
+    """The ``background`` block of the score's table (none without the section)."""
+    bg = scores.get("background")
+    if not bg:
+        return []
+    lines = ["In-trace background residual, ADU (image - true signal; same pixels per row)",
+             f"  {'pixels':<20}{'statistic':<12}" + "".join(
+                 h.rjust(12) for h in ("pipeline", "master dark", "oracle", "stage 5"))]
+    rows = (("rms", "RMS"), ("robust_rms", "robust RMS"), ("median", "median"),
+            ("rms_over_oracle", "RMS/oracle"), ("robust_rms_over_oracle", "rob/oracle"))
+    for kind, label in (("clean", "no CR"), ("clean_proxy_ok", "no CR, proxy ok"),
+                        ("cosmic", "CR hit")):
+        block = bg.get(kind)
+        if not block:
+            continue
+        n = (block.get("oracle") or {}).get("n")
+        for j, (key, name) in enumerate(rows):
+            cells = []
+            for m in METHODS:
+                st = block.get(m)
+                val = None if st is None else (1.0 if m == "oracle" and "over" in key
+                                               else st.get(key))
+                cells.append(number(val, "{:.3f}", 12))
+            tag = label if j == 0 else f"({n})" if j == 1 else ""
+            lines.append(f"  {tag:<20}{name:<12}" + "".join(cells))
+    if bg.get("infilled"):
+        lines.append(f"  stage-5 infilled pixels ({bg['infilled']['n']}): "
+                     f"{_stats_text(bg['infilled'])}")
+    if bg.get("proxy_cr_fraction") is not None:
+        lines.append(f"  no-CR pixels whose proxy had a cosmic ray: "
+                     f"{100 * bg['proxy_cr_fraction']:.2f} %")
+    if bg.get("proxy_match_error"):
+        lines.append(f"  proxy match error (true background of pixel - of proxy): "
+                     f"{_stats_text(bg['proxy_match_error'])}")
+    return lines + [""]
+
+
+def _summary(scores):
+    """The headline row: the residual RMS over the oracle's, of each method."""
+    def ratio(method):
+        return number(lookup(scores, "background", "clean", method, "rms_over_oracle"),
+                      "{:.2f}", 0)
+
+    return [("background residual RMS / oracle (no-CR trace pixels)",
+             f"pipeline {ratio('pipeline')}, after stage 5 {ratio('stage5')}, "
+             f"master dark {ratio('master_dark')}")]
+
+
+#: The ``background`` section, frame by frame.
+BACKGROUND = Metric(keys=("background",), scores=("matches", "final_no_infill", "final"),
+                    per_frame=BackgroundMetrics, table=_table, summary=_summary)

@@ -51,9 +51,10 @@ import math
 
 import numpy as np
 
+from .metric import Metric, lookup, number
 from .stats import as_float, robust_std
 
-__all__ = ["ESTIMATES", "SpectrumMetrics", "spectrum_stats", "transit_depth"]
+__all__ = ["ESTIMATES", "SpectrumMetrics", "spectrum_stats", "transit_depth", "SPECTRUM"]
 
 #: Spectrum estimates, in the table's order.
 ESTIMATES = ("final", "stage2", "master_dark", "oracle", "oracle_no_cr", "match_only", "truth")
@@ -209,3 +210,56 @@ def transit_depth(white, transit, injected) -> dict:
         out["depth_err"] = as_float(err)
         out["n_sigma"] = as_float((depth - injected) / err) if err > 0 else None
     return out
+
+
+_ESTIMATE_LABELS = {"final": "stage 5 final", "stage2": "stage 2 (truth-fill)",
+                    "master_dark": "master dark (t-fill)", "oracle": "oracle (truth-fill)",
+                    "oracle_no_cr": "oracle - CR (t-fill)", "match_only": "match error only",
+                    "truth": "truth signal"}
+
+
+def _table(scores):
+    """The binned spectrum and transit depth block of the score's table."""
+    spec, tr = scores.get("spectrum"), scores.get("transit")
+    if not spec or not tr:
+        return []
+    lines = [f"Binned spectrum ({spec['n_bins']} bins of {spec['bin_width']} columns; "
+             f"relative bias, image/truth - 1) and transit depth "
+             f"(injected {tr['injected']:.4f}, {tr['n_in']} in / {tr['n_out']} out)",
+             f"  {'estimate':<22}" + "".join(h.rjust(11) for h in (
+                 "med bias", "bin scat", "white", "frame scat", "coverage", "depth", "± err",
+                 "Δ/σ"))]
+    for e in ESTIMATES:
+        s, d = spec["estimates"].get(e), tr["estimates"].get(e)
+        label = f"  {_ESTIMATE_LABELS[e]:<22}"
+        if s is None:
+            lines.append(label + "not available".rjust(11))
+            continue
+        lines.append(label + "".join([
+            number(s["median_bias"], "{:+.4f}", 11), number(s["bias_scatter"], "{:.4f}", 11),
+            number(s["white_bias"], "{:+.4f}", 11), number(s["frame_scatter"], "{:.4f}", 11),
+            number(s["coverage"], "{:.4f}", 11), number(d["depth"], "{:.4f}", 11),
+            number(d["depth_err"], "{:.4f}", 11), number(d["n_sigma"], "{:+.2f}", 11)]))
+    lines.append(f"  trace mask holds {number(spec['mask_flux_fraction'], '{:.4f}', 0)} "
+                 f"of the true flux")
+    return lines + [""]
+
+
+def _summary(scores):
+    """Headline rows: stage 5's median bias, and its transit depth against the injected one."""
+    def value(fmt, *keys):
+        return number(lookup(scores, *keys), fmt, 0)
+
+    depth = ("transit", "estimates")
+    return [("binned spectrum bias (stage 5, median over bins)",
+             value("{:+.2%}", "spectrum", "estimates", "final", "median_bias")),
+            ("transit depth (stage 5) vs injected",
+             f"{value('{:.4f}', *depth, 'final', 'depth')} "
+             f"± {value('{:.4f}', *depth, 'final', 'depth_err')}"
+             f" vs {value('{:.4f}', 'transit', 'injected')} "
+             f"(master dark {value('{:.4f}', *depth, 'master_dark', 'depth')})")]
+
+
+#: The ``spectrum`` and ``transit`` sections, frame by frame.
+SPECTRUM = Metric(keys=("spectrum", "transit"), scores=("matches", "final_no_infill", "final"),
+                  per_frame=SpectrumMetrics, table=_table, summary=_summary)

@@ -28,9 +28,10 @@ import numpy as np
 from ..flags import DQFlag
 from ..science.noise import error_model
 from .inputs import stage_number
+from .metric import Metric, lookup, number
 from .stats import as_float
 
-__all__ = ["CosmicMetrics", "pixel_noise", "DETECTORS"]
+__all__ = ["CosmicMetrics", "pixel_noise", "DETECTORS", "COSMIC"]
 
 #: The cosmic-ray detectors of stage 5, by their DQ bit.
 DETECTORS = {"temporal": DQFlag.COSMIC_TEMPORAL, "lacosmic": DQFlag.COSMIC_LACOSMIC}
@@ -120,3 +121,35 @@ class CosmicMetrics:
                 "recall": as_float(d["found"] / c["truth"]) if c["truth"] else None,
                 "false_positive_rate": as_float(d["false"] / c["nonc"]) if c["nonc"] else None}
                 for name, d in self.detectors.items()}}}
+
+
+def _table(scores):
+    """The cosmic-ray block of the score's table (none without stage 5)."""
+    cr = scores.get("cosmic")
+    if not cr:
+        return []
+    rec = number(cr["recall"], "{:.3f}", 0)
+    fpr = number(cr["false_positive_rate"], "{:.2e}", 0)
+    prec = number(cr["precision"], "{:.3f}", 0)
+    return [f"Cosmic rays (stage 5 COSMIC mask vs truth deposits > {cr['nsigma']:g} sigma)",
+            f"  recall {rec} ({cr['n_found']}/{cr['n_truth']}), false-positive rate {fpr} "
+            f"({cr['n_false']}/{cr['n_non_cr']}), precision {prec}; faint deposits "
+            f"flagged {cr['n_faint_flagged']}/{cr['n_faint']}",
+            *(f"  {name:<9} alone: recall {number(d['recall'], '{:.3f}', 0)}, false-positive rate "
+              f"{number(d['false_positive_rate'], '{:.2e}', 0)}"
+              for name, d in cr.get("by_detector", {}).items()),
+            f"  hit pixels left above {cr['nsigma']:g} sigma after stage 5: "
+            f"{number(cr.get('left_above'), '{:.4f}', 0)}", ""]
+
+
+def _summary(scores):
+    """Headline row: recall and false-positive rate."""
+    return [("cosmic rays (stage 5)",
+             f"recall {number(lookup(scores, 'cosmic', 'recall'), '{:.2f}', 0)}, "
+             f"false-positive rate "
+             f"{number(lookup(scores, 'cosmic', 'false_positive_rate'), '{:.1e}', 0)}")]
+
+
+#: The ``cosmic`` section, frame by frame.
+COSMIC = Metric(keys=("cosmic",), scores=("final",), per_frame=CosmicMetrics,
+                options=("cr_nsigma",), table=_table, summary=_summary)

@@ -36,9 +36,10 @@ from ..io.fitsio import read_image
 from ..io.products import Spectrum, read_light_curves
 from ..io.transit_products import read_depths
 from ..flags import SpectrumFlag
+from .metric import Metric, lookup, number
 from .stats import as_float, robust_std
 
-__all__ = ["spectra_section", "oracle_light_curve"]
+__all__ = ["spectra_section", "oracle_light_curve", "SPECTRA"]
 
 
 def oracle_light_curve(cfg, run):
@@ -120,3 +121,53 @@ def spectra_section(run, notes) -> dict:
     else:
         notes.append("spectra: no transit depths (transit_model: none)")
     return {"spectra": out}
+
+
+def _table(scores):
+    """The ``spectra`` block of the score's table (stage 6 against the truth and the oracle)."""
+    sp = scores.get("spectra")
+    if not sp:
+        return []
+
+    def ratio(key):
+        return number(sp.get(key), "{:.2f}", 0)
+
+    lines = [f"Stage 6 spectra ({sp['n_values']} frame-columns; pull = (flux - true) / error) and "
+             f"light curves (oracle: true background, profile and cosmic rays)",
+             f"  pull width: optimal {number(sp['pull_width'], '{:.3f}', 0)} (median pull "
+             f"{number(sp['pull_median'], '{:+.3f}', 0)}, "
+             f"bias {number(sp['bias'], '{:+.3%}', 0)}), "
+             f"box {number(sp['box_pull_width'], '{:.3f}', 0)} "
+             f"(bias {number(sp['box_bias'], '{:+.3%}', 0)})",
+             f"  white light, out-of-transit scatter: optimal "
+             f"{number(sp['white_scatter'], '{:.2e}', 0)} ({ratio('white_scatter_over_oracle')}x "
+             f"oracle), box {number(sp['white_box_scatter'], '{:.2e}', 0)} "
+             f"({ratio('white_box_scatter_over_oracle')}x), oracle "
+             f"{number(sp['oracle_white_scatter'], '{:.2e}', 0)}"]
+    if "depth" in sp:
+        lines += [f"  white depth {number(sp['depth'], '{:.5f}', 0)} ± "
+                  f"{number(sp['depth_err'], '{:.5f}', 0)} (injected {sp['injected']:.4f}, pull "
+                  f"{number(sp['depth_pull'], '{:+.2f}', 0)}); oracle "
+                  f"{number(sp['oracle_depth'], '{:.5f}', 0)} ± "
+                  f"{number(sp['oracle_depth_err'], '{:.5f}', 0)}, error / oracle's "
+                  f"{ratio('depth_err_over_oracle')}",
+                  f"  channel depth pulls over {sp['n_channels']} channels: spread "
+                  f"{number(sp['channel_pull_spread'], '{:.2f}', 0)}, mean "
+                  f"{number(sp['channel_pull_mean'], '{:+.2f}', 0)}"]
+    return lines + [""]
+
+
+def _summary(scores):
+    """Headline row: the white depth against the injected one, its pull and error ratio."""
+    def value(key, fmt):
+        return number(lookup(scores, "spectra", key), fmt, 0)
+
+    return [("white-light depth (stage 6) vs injected",
+             f"{value('depth', '{:.4f}')} ± {value('depth_err', '{:.4f}')}"
+             f" vs {value('injected', '{:.4f}')} (pull {value('depth_pull', '{:+.2f}')}; "
+             f"error / oracle's {value('depth_err_over_oracle', '{:.2f}')})")]
+
+
+#: The ``spectra`` section, from stage 6's products at the end.
+SPECTRA = Metric(keys=("spectra",), scores=("spectra", "light_curves"), section=spectra_section,
+                 table=_table, summary=_summary)

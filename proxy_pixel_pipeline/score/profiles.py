@@ -32,9 +32,10 @@ from ..flags import FitFlag
 from ..io.products import read_profile_fits
 from ..science.profiles import ProfileFits
 from .inputs import stage_number
+from .metric import Metric, number
 from .stats import error_stats
 
-__all__ = ["profile_section", "profile_errors", "truth_bins", "centroid_width"]
+__all__ = ["profile_section", "profile_errors", "truth_bins", "centroid_width", "PROFILE"]
 
 
 def centroid_width(a1, m1, s1, a2, m2, s2):
@@ -192,3 +193,30 @@ def profile_section(run, notes) -> dict:
     else:
         notes.append(f"profile: stage {final_stage} final_fits missing, not scored")
     return {"profile": out}
+
+
+def _table(scores):
+    """The profile-fit blocks of the score's table, one per scored stage."""
+    prof = scores.get("profile") or {}
+    lines = []
+    groups = (("double", ("mu1", "mu2", "sigma1", "sigma2", "separation", "amp_ratio")),
+              ("single", ("centre", "width")), ("all", ("centroid", "rms_width")))
+    for stage in ("stage3", "stage4"):
+        p = prof.get(stage)
+        if not p:
+            continue
+        extra = f", pooled over {p['n_frames']} frames" if "n_frames" in p else ""
+        lines.append(f"Profile fits, {stage.replace('stage', 'stage ')}{extra}: {p['n_bins']} bins "
+                     f"({p['n_double']} double, {p['n_single']} single, {p['n_failed']} failed, "
+                     f"{p['n_fallback']} fallback); median |fit - truth| (median fit - truth)")
+        for group, keys in groups:
+            cells = [f"{k} {number(p[group][k]['median_abs_error'], '{:.3f}', 0)} "
+                     f"({number(p[group][k]['median_error'], '{:+.3f}', 0)})" for k in keys]
+            lines.append(f"  {group:<7}" + ", ".join(cells))
+        lines.append("")
+    return lines
+
+
+#: The ``profile`` section, from the fits files at the end.
+PROFILE = Metric(keys=("profile",), scores=("median_fits", "final_fits"), section=profile_section,
+                 table=_table)

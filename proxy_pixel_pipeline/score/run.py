@@ -2,22 +2,20 @@
 
 The ``run`` section records what was scored: paths, number of frames and
 trace pixels, the simulator's preset and seed, the proxy settings, and which
-stages' outputs were found (``stages_found``, by stage number: stage 1's match
-table, every frame of stages 2, 4 and 5, stage 3's fits, stage 6's spectra of
-every frame and its light curves).
+stages' outputs were found (``stages_found``, by stage number: a stage is
+found when every output of it that a metric scores exists, for every frame
+if it has one file per frame).  The metrics' sections follow, in the order
+of :func:`~.metric.metrics`, then ``notes``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..runtime import registry
 from ..runtime.config import load_config
-from .background import BackgroundMetrics
-from .cosmic import CosmicMetrics
-from .inputs import RunInputs, stage_number
-from .profiles import profile_section
-from .extraction import spectra_section
-from .binned_spectrum import SpectrumMetrics
+from .inputs import RunInputs
+from .metric import metrics
 
 __all__ = ["score_run"]
 
@@ -33,17 +31,18 @@ def score_run(config_path, truth_dir=None, cr_nsigma=5.0) -> dict:
         Folder of the truth files; default ``<config folder>/truth``.
     cr_nsigma : float
         A truth cosmic-ray pixel must hold more than this many times the
-        pixel's noise (default 5).
+        pixel's noise (default 5); an option of the metrics that declare it.
 
     Returns
     -------
     dict
-        Sections ``run``, ``background``, ``spectrum``, ``transit``,
-        ``profile``, ``cosmic``, ``spectra`` (stage 6, :mod:`.spectra`; each
-        None when its stage outputs are missing) and ``notes`` (list of
-        str); see :mod:`proxy_pixel_pipeline.score` for every metric's
-        definition.  Floats are plain Python floats or
-        None (never NaN).
+        ``run`` (what was scored), the sections of every metric of
+        :func:`~.metric.metrics` (``background``, ``spectrum``, ``transit``,
+        ``profile``, ``cosmic``, ``spectra``...; each None, or None inside,
+        where its stage outputs are missing) and ``notes`` (list of str,
+        why something was not scored); see each metric's module for the
+        definition of its numbers.  Floats are plain Python floats or None
+        (never NaN).
 
     Raises
     ------
@@ -54,37 +53,50 @@ def score_run(config_path, truth_dir=None, cr_nsigma=5.0) -> dict:
     if truth_dir is None:
         truth_dir = Path(config_path).resolve().parent / "truth"
     run = RunInputs(cfg, Path(truth_dir))
-    per_frame = [BackgroundMetrics(run), SpectrumMetrics(run), CosmicMetrics(run, cr_nsigma)]
-    for frame in run.frames():
-        for metric in per_frame:
-            metric.add(frame)
-    background, spectrum, cosmic = per_frame
+    options = {"cr_nsigma": float(cr_nsigma)}
+    found = metrics()
+
+    def chosen(metric):
+        return {name: options[name] for name in metric.options}
+
+    accumulators = {i: m.per_frame(run, **chosen(m)) for i, m in enumerate(found) if m.per_frame}
+    if accumulators:
+        for frame in run.frames():
+            for accumulator in accumulators.values():
+                accumulator.add(frame)
     notes = run.notes
-    sections = {"run": _run_section(run, config_path)}
-    sections.update(background.result(notes))
-    sections.update(spectrum.result(notes))
-    sections.update(profile_section(run, notes))
-    sections.update(cosmic.result(notes))
-    sections.update(spectra_section(run, notes))
+    sections = {"run": _run_section(run, config_path, found)}
+    for i, metric in enumerate(found):
+        part = (accumulators[i].result(notes) if i in accumulators
+                else metric.section(run, notes, **chosen(metric)))
+        if set(part) != set(metric.keys):
+            raise ValueError(f"metric {metric.keys} returned the sections {sorted(part)}")
+        sections.update((key, part[key]) for key in metric.keys)
     sections["notes"] = notes
     return sections
 
 
-def _run_section(run, config_path) -> dict:
+def _found(layout, science, name) -> bool:
+    """Whether the output called ``name`` exists (for every science frame if per frame)."""
+    where = getattr(layout, name)
+    if registry.outputs()[name].per_frame:
+        return all(where(p).is_file() for p in science)
+    return where.is_file()
+
+
+def _run_section(run, config_path, found) -> dict:
     """What was scored (the ``run`` section)."""
     cfg, layout, science, header = run.cfg, run.layout, run.science, run.truth.header
     ny, nx = run.mask.shape
+    scored = {}
+    for name in sorted({n for m in found for n in m.scores},
+                       key=lambda n: registry.stage_of_output(n).number):
+        scored.setdefault(registry.stage_of_output(name).number, []).append(name)
     return {"config": str(Path(config_path).resolve()), "output_dir": str(layout.root),
             "truth_dir": str(run.truth.folder), "n_science": len(science), "shape": [ny, nx],
             "n_trace_pixels": int(run.mask.sum()), "bin_width": int(cfg.bin_width),
             "preset": header.get("SIMPRES"), "seed": header.get("SIMSEED"),
             "proxy_method": cfg.proxy_method, "proxy_count": int(cfg.proxy_count),
             "proxy_combine": cfg.proxy_combine, "proxy_offset": bool(cfg.proxy_offset),
-            "stages_found": {str(stage_number(output)): found for output, found in (
-                ("matches", layout.matches.is_file()),
-                ("final_no_infill", run.stage2_paths is not None),
-                ("median_fits", layout.median_fits.is_file()),
-                ("final_fits", all(layout.final_fits(p).is_file() for p in science)),
-                ("final", run.stage5_paths is not None),
-                ("spectra", all(layout.spectra(p).is_file() for p in science)
-                 and layout.light_curves.is_file()))}}
+            "stages_found": {str(number): all(_found(layout, science, n) for n in names)
+                             for number, names in scored.items()}}
