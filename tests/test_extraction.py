@@ -139,11 +139,11 @@ def test_depths_recover_an_injected_depth(model):
         cfg = _cfg(transit_model="batman", transit_mid=float(mid), planet_period=1.5,
                    planet_a_rs=6.0, planet_inclination=87.0, limb_darkening=[0.4, 0.2])
         depth_true = 0.02
-    shape = lc.transit_shape(cfg, t, rp=np.sqrt(depth_true))
+    shape = lc.transit_shape(cfg.transit, cfg.transit_mid, t, rp=np.sqrt(depth_true))
     assert shape.max() > 0 and (shape == 0).any()
     noise = 1e-3
     flux = 5e4 * (1 - depth_true * shape) * (1 + noise * rng.standard_normal(len(t)))
-    fit = lc.transit_depth(cfg, t, flux)
+    fit = lc.transit_depth(cfg.transit, cfg.transit_mid, t, flux)
     assert abs(fit.depth - depth_true) < 3 * fit.depth_err
     n_in = (shape > 0.5 * shape.max()).sum()
     assert 0.5 * noise * np.sqrt(1 / n_in) < fit.depth_err < 3 * noise * np.sqrt(1 / n_in + 1 / len(t))

@@ -1,6 +1,6 @@
-"""Figures of stage 6 (spectra, light curves and transit depths).
+"""Figures of stage 6 (spectra and light curves).
 
-No seed figure: the seed's pipeline stopped at the cleaned frames.  Four
+No seed figure: the seed's pipeline stopped at the cleaned frames.  Three
 figures, from stage 6's products only:
 
 - ``spectrum.png`` (:func:`plot_spectrum`): one frame's optimal and box
@@ -8,16 +8,9 @@ figures, from stage 6's products only:
 - ``light_curve_2d.png`` (:func:`plot_light_curve_2d`): the channel light
   curves as an image, frames by channels;
 - ``white_light_curve.png`` (:func:`plot_white_light_curve`): the white
-  light curve with the transit window and the fitted model
-  (:func:`~proxy_pixel_pipeline.science.lightcurves.transit_depth`, box or
-  batman as the config says; none: the light curve only);
-- ``transmission_spectrum.png`` (:func:`plot_transmission_spectrum`): the
-  depth of every channel against wavelength, with the white depth.
+  light curves as measured, with the transit window and the orbit windows.
 
-The fitted model is refitted here with the science module's own function
-and must give the depth stored in ``transit_depths.fits``: a light curve or a
-transit window that no longer fits the config is refused with the stage to
-rerun.
+The transit fit's figures are stage 7's (:mod:`.transit_fit`).
 """
 
 from __future__ import annotations
@@ -29,21 +22,17 @@ from matplotlib import colors as mcolors
 from matplotlib.ticker import MaxNLocator
 
 from ..science import lightcurves as lc
-from ..errors import PipelineError
 from ..io.products import Spectrum, read_light_curves
-from ..io.transit_products import read_depths
 from ..flags import SpectrumFlag
 from .drawing import XLABEL, colormap, new_figure
-from .inputs import FigureSpec, stage_script
+from .inputs import FigureSpec
 
-__all__ = ["SPECTRUM", "LIGHT_CURVE_2D", "WHITE_LIGHT_CURVE", "TRANSMISSION_SPECTRUM",
-           "plot_spectrum", "plot_light_curve_2d", "plot_white_light_curve",
-           "plot_transmission_spectrum"]
+__all__ = ["SPECTRUM", "LIGHT_CURVE_2D", "WHITE_LIGHT_CURVE", "plot_spectrum",
+           "plot_light_curve_2d", "plot_white_light_curve"]
 
 SPECTRUM = FigureSpec("spectrum.png", needs=("spectra",))
 LIGHT_CURVE_2D = FigureSpec("light_curve_2d.png", needs=("light_curves",))
 WHITE_LIGHT_CURVE = FigureSpec("white_light_curve.png", needs=("light_curves",))
-TRANSMISSION_SPECTRUM = FigureSpec("transmission_spectrum.png", needs=("transit_depths",))
 
 OPTIMAL_COLOUR = "#1f4e9c"
 BOX_COLOUR = "#d9730d"
@@ -231,50 +220,15 @@ def plot_light_curve_2d(config, out_dir=None) -> Path:
     return run.save(fig)
 
 
-def _fitted_white(run, lcs):
-    """The white light curve's fit with the config's model, checked against the stored depth.
-
-    Returns
-    -------
-    Depth or None
-        None with ``transit_model: none``.
-
-    Raises
-    ------
-    PipelineError
-        ``transit_depths.fits`` missing or holding another white depth (the
-        light curves or the transit settings changed since stage 6 ran).
-    """
-    cfg, layout = run.cfg, run.layout
-    if cfg.transit_model == "none":
-        return None
-    times = np.asarray(lcs["TIME"], float)
-    white = np.asarray(lcs["WHITE"], float)
-    fit = lc.transit_depth(cfg, times, white)
-    if not layout.transit_depths.is_file():
-        raise PipelineError(f"{layout.transit_depths}: missing; run "
-                            f"{stage_script('transit_depths')} first")
-    stored = read_depths(layout.transit_depths)
-    depth = float(stored["DEPTH"][0])
-    if not np.isclose(fit.depth, depth, rtol=1e-6, atol=1e-9, equal_nan=True):
-        raise PipelineError(f"{layout.transit_depths}: white depth {depth:.6g} but the light "
-                            f"curve fits {fit.depth:.6g} with the config's transit settings; "
-                            f"rerun {stage_script('transit_depths')}")
-    return fit
-
-
 @WHITE_LIGHT_CURVE.draws
 def plot_white_light_curve(config, out_dir=None) -> Path:
-    """The white light curve with the transit window and the fitted model.
+    """The white light curves as stage 6 measured them, with the transit window.
 
-    Top: the normalised optimal white light curve (``WHITE`` with
-    ``WHITE_ERR``) and the box one (``WHITE_BOX``, for comparison), the
-    transit window shaded (where the config's transit shape is non-zero) and
-    the model fitted by :func:`~proxy_pixel_pipeline.science.lightcurves.transit_depth`
-    (``transit_model`` box or batman; drawn on a fine time grid, batman with
-    the fitted Rp/R*) with its depth.  Bottom: the residuals of the optimal
-    light curve from the model.  With ``transit_model: none`` only the light
-    curves are drawn.
+    The normalised optimal white light curve (``WHITE`` with ``WHITE_ERR``)
+    and the box one (``WHITE_BOX``, for comparison) against time, the transit
+    window shaded (where the config's transit model is below 1), the orbit
+    windows marked.  No model: stage 7 fits the transit and the systematics
+    (its figures show them).
 
     Parameters
     ----------
@@ -287,116 +241,36 @@ def plot_white_light_curve(config, out_dir=None) -> Path:
     -------
     Path
         ``white_light_curve.png``.
-
-    Raises
-    ------
-    PipelineError
-        The stored depths no longer match the light curve and the config.
     """
     run = WHITE_LIGHT_CURVE.open(config, out_dir=out_dir)
     cfg = run.cfg
     lcs, _ = _light_curves(run)
-    fit = _fitted_white(run, lcs)
     times = np.asarray(lcs["TIME"], float)
     x, xlabel, t0 = _time_axis(cfg, times)
     white, white_err = (np.asarray(lcs[k], float) for k in ("WHITE", "WHITE_ERR"))
     wbox = np.asarray(lcs["WHITE_BOX"], float)
 
-    fig = new_figure((10, 7) if fit is not None else (10, 4.8))
-    if fit is not None:
-        top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2.2, 1],
-                                                                   "hspace": 0.06})
-    else:
-        top, bottom = fig.add_subplot(), None
+    fig = new_figure((10, 4.8))
+    top = fig.add_subplot()
+    if cfg.transit is not None:
+        span = x.max() - x.min() if len(x) > 1 else 1.0
+        fine_x = np.linspace(x.min() - 0.05 * span, x.max() + 0.05 * span, 1000)
+        inside = lc.transit_shape(cfg.transit, cfg.transit_mid, t0 + fine_x / 24.0) > 0
+        if inside.any():
+            top.axvspan(fine_x[inside][0], fine_x[inside][-1], color="0.9", zorder=0,
+                        label="transit window (config)")
+    if "ORBIT" in lcs.colnames:
+        orbit = np.asarray(lcs["ORBIT"])
+        for k in np.unique(orbit)[1:]:
+            top.axvline(x[orbit == k][0], color="0.75", lw=0.8, ls=":")
     top.plot(x, wbox, "s", mfc="none", color=BOX_COLOUR, ms=5, label="box extraction (WHITE_BOX)")
     top.errorbar(x, white, white_err, fmt="o", color=OPTIMAL_COLOUR, ms=4, capsize=2,
                  label="optimal extraction (WHITE ± WHITE_ERR)")
-    if fit is not None:
-        span = x.max() - x.min() if len(x) > 1 else 1.0
-        fine_x = np.linspace(x.min() - 0.05 * span, x.max() + 0.05 * span, 1000)
-        fine_t = t0 + fine_x / 24.0
-        rp = np.sqrt(abs(fit.depth)) if np.isfinite(fit.depth) and fit.depth != 0 else None
-        shape = lc.transit_shape(cfg, fine_t, rp=rp)
-        inside = shape > 0
-        if inside.any():
-            top.axvspan(fine_x[inside][0], fine_x[inside][-1], color="0.9", zorder=0,
-                        label="transit window")
-            bottom.axvspan(fine_x[inside][0], fine_x[inside][-1], color="0.9", zorder=0)
-        top.plot(fine_x, fit.level * (1.0 - fit.depth * shape), color="k", lw=1.2,
-                 label=f"{cfg.transit_model} model: depth {fit.depth:.5f} ± {fit.depth_err:.5f}")
-        resid = 100.0 * (white - fit.model)
-        bottom.errorbar(x, resid, 100.0 * white_err, fmt="o", color=OPTIMAL_COLOUR, ms=4,
-                        capsize=2)
-        bottom.axhline(0, color="k", lw=0.8)
-        ok = np.isfinite(resid)
-        rms = float(np.std(resid[ok], ddof=1)) if ok.sum() > 1 else np.nan
-        bottom.set_ylabel("residual [%]")
-        bottom.set_xlabel(xlabel)
-        bottom.text(0.01, 0.95, f"optimal light curve - model (RMS {rms:.3f} %)",
-                    transform=bottom.transAxes, va="top", fontsize=8,
-                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
-        title = (f"White light curve, {len(x)} frames ({cfg.transit_model} transit model "
-                 f"fitted, other parameters fixed)")
-    else:
-        top.set_xlabel(xlabel)
-        title = f"White light curve, {len(x)} frames (transit_model: none, no fit)"
+    top.set_xlabel(xlabel)
     top.set_ylabel("normalised flux")
-    top.set_title(title, fontsize=10)
+    top.set_title(f"White light curve, {len(x)} frames, as measured (orbit windows: dotted; "
+                  f"the fit: stage 7's figures)", fontsize=10)
     top.legend(fontsize=8, loc="best")
     return run.save(fig)
 
 
-@TRANSMISSION_SPECTRUM.draws
-def plot_transmission_spectrum(config, out_dir=None) -> Path:
-    """Transit depth of every channel against wavelength, with the white depth.
-
-    Each channel of ``transit_depths.fits`` (``DEPTHS``, rows after
-    ``"white"``) is a point at the middle of its wavelength range (column
-    range without a wavelength solution), the horizontal bar its range and
-    the vertical bar ``DEPTH_ERR``; the white depth and its error are the
-    line and band.
-
-    Parameters
-    ----------
-    config : Config or str or Path
-        The run's configuration.
-    out_dir : str or Path, optional
-        Output folder; default ``output_dir/figures``.
-
-    Returns
-    -------
-    Path
-        ``transmission_spectrum.png``.
-    """
-    run = TRANSMISSION_SPECTRUM.open(config, out_dir=out_dir)
-    depths = read_depths(run.paths["transit_depths"])
-    names = [str(c).strip() for c in depths["CHANNEL"]]
-    white = names.index("white") if "white" in names else None
-    chans = np.array([i for i, n in enumerate(names) if n != "white"], int)
-    lo, hi = (np.asarray(depths[k], float) for k in ("WAVELENGTH_LO", "WAVELENGTH_HI"))
-    xlabel = WAVELABEL
-    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
-        lo, hi = (np.asarray(depths[k], float) for k in ("COLUMN_LO", "COLUMN_HI"))
-        xlabel = XLABEL
-    depth, err = (100.0 * np.asarray(depths[k], float) for k in ("DEPTH", "DEPTH_ERR"))
-
-    fig = new_figure((9, 5))
-    ax = fig.add_subplot()
-    if white is not None:
-        ax.axhspan(depth[white] - err[white], depth[white] + err[white], color="0.88", zorder=0)
-        ax.axhline(depth[white], color="0.3", lw=1,
-                   label=f"white light: {depth[white]:.3f} ± {err[white]:.3f} % (band: 1 sigma)")
-    mid = (lo[chans] + hi[chans]) / 2
-    ax.errorbar(mid, depth[chans], yerr=err[chans], xerr=(hi[chans] - lo[chans]) / 2, fmt="o",
-                color=OPTIMAL_COLOUR, ms=5, capsize=3,
-                label=f"channels of channel_width = {run.cfg.channel_width} columns "
-                      f"(bar: its range, 1-sigma error)")
-    for k, i in enumerate(chans):
-        ax.annotate(names[i], (mid[k], depth[i] + err[i]), textcoords="offset points",
-                    xytext=(0, 4), ha="center", fontsize=7, color="0.35")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("transit depth (Rp/R*)² [%]")
-    ax.set_title(f"Transmission spectrum ({run.cfg.transit_model} transit model, "
-                 f"depth fitted per channel)", fontsize=10)
-    ax.legend(fontsize=8, loc="best")
-    return run.save(fig)
