@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import PipelineError
 
 __all__ = ["band_edges", "channel_edges", "wavelengths", "fill_columns", "mid_exposure", "usable_columns", "bin_channels",
            "normalise", "transit_shape", "fit_depth", "transit_depth", "Depth"]

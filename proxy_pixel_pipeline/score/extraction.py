@@ -1,4 +1,4 @@
-"""Stage 6's products against the truth: spectra, white light curve, transit depths.
+"""Stage 6's products against the truth: spectra and the white light curve.
 
 Definitions (``spectra`` section; notation of :mod:`proxy_pixel_pipeline.score`):
 
@@ -19,10 +19,6 @@ Definitions (``spectra`` section; notation of :mod:`proxy_pixel_pipeline.score`)
   light curve over the out-of-transit frames (truth ``TRANSIT``), for
   stage 6's optimal (``WHITE``) and box (``WHITE_BOX``) light curves and the
   oracle; ``*_over_oracle`` the ratios.
-* ``depth``: the white depth of ``transit_depths.fits`` with its error,
-  ``depth_pull = (depth - injected) / depth_err``, the oracle's depth error
-  and ``depth_err_over_oracle``; ``channel_pull_spread``: standard deviation
-  (ddof 1) over channels of ``(DEPTH - injected) / DEPTH_ERR``.
 """
 
 from __future__ import annotations
@@ -34,7 +30,6 @@ from ..runtime import registry
 from ..science.extraction import normalise_profile, optimal_extract
 from ..io.fitsio import read_image
 from ..io.products import Spectrum, read_light_curves
-from ..io.transit_products import read_depths
 from ..flags import SpectrumFlag
 from .metric import Metric, lookup, number
 from .stats import as_float, robust_std
@@ -87,7 +82,6 @@ def spectra_section(run, notes) -> dict:
     lcs, _ = read_light_curves(layout.light_curves)
     order = [names.index(str(n).strip()) for n in lcs["FILE"]]
     oot = ~transit[order]
-    times = np.asarray(lcs["TIME"], float)
     oracle = oracle_light_curve(cfg, run)[order]
     ok = lc.usable_columns(oracle)
     edges = lc.channel_edges(oracle.shape[1], cfg.channel_width)
@@ -105,21 +99,6 @@ def spectra_section(run, notes) -> dict:
            "white_scatter_over_oracle": scatter["WHITE"] / o_scatter,
            "white_box_scatter_over_oracle": scatter["WHITE_BOX"] / o_scatter,
            "injected": truth.depth}
-    if layout.transit_depths.is_file() and cfg.transit_model != "none":
-        d = read_depths(layout.transit_depths)
-        o_depth = lc.transit_depth(cfg, times, o_white)
-        chan_pulls = (np.asarray(d["DEPTH"][1:], float) - truth.depth) / np.asarray(d["DEPTH_ERR"][1:], float)
-        chan_pulls = chan_pulls[np.isfinite(chan_pulls)]
-        out.update({
-            "depth": as_float(d["DEPTH"][0]), "depth_err": as_float(d["DEPTH_ERR"][0]),
-            "depth_pull": as_float((d["DEPTH"][0] - truth.depth) / d["DEPTH_ERR"][0]),
-            "oracle_depth": as_float(o_depth.depth), "oracle_depth_err": as_float(o_depth.depth_err),
-            "depth_err_over_oracle": as_float(d["DEPTH_ERR"][0] / o_depth.depth_err),
-            "n_channels": int(len(chan_pulls)),
-            "channel_pull_spread": as_float(np.std(chan_pulls, ddof=1)) if len(chan_pulls) > 1 else None,
-            "channel_pull_mean": as_float(np.mean(chan_pulls)) if len(chan_pulls) else None})
-    else:
-        notes.append("spectra: no transit depths (transit_model: none)")
     return {"spectra": out}
 
 
@@ -144,28 +123,18 @@ def _table(scores):
              f"oracle), box {number(sp['white_box_scatter'], '{:.2e}', 0)} "
              f"({ratio('white_box_scatter_over_oracle')}x), oracle "
              f"{number(sp['oracle_white_scatter'], '{:.2e}', 0)}"]
-    if "depth" in sp:
-        lines += [f"  white depth {number(sp['depth'], '{:.5f}', 0)} ± "
-                  f"{number(sp['depth_err'], '{:.5f}', 0)} (injected {sp['injected']:.4f}, pull "
-                  f"{number(sp['depth_pull'], '{:+.2f}', 0)}); oracle "
-                  f"{number(sp['oracle_depth'], '{:.5f}', 0)} ± "
-                  f"{number(sp['oracle_depth_err'], '{:.5f}', 0)}, error / oracle's "
-                  f"{ratio('depth_err_over_oracle')}",
-                  f"  channel depth pulls over {sp['n_channels']} channels: spread "
-                  f"{number(sp['channel_pull_spread'], '{:.2f}', 0)}, mean "
-                  f"{number(sp['channel_pull_mean'], '{:+.2f}', 0)}"]
     return lines + [""]
 
 
 def _summary(scores):
-    """Headline row: the white depth against the injected one, its pull and error ratio."""
+    """Headline row: the white light curve's scatter against the oracle's."""
     def value(key, fmt):
         return number(lookup(scores, "spectra", key), fmt, 0)
 
-    return [("white-light depth (stage 6) vs injected",
-             f"{value('depth', '{:.4f}')} ± {value('depth_err', '{:.4f}')}"
-             f" vs {value('injected', '{:.4f}')} (pull {value('depth_pull', '{:+.2f}')}; "
-             f"error / oracle's {value('depth_err_over_oracle', '{:.2f}')})")]
+    return [("white-light scatter (stage 6) / oracle's",
+             f"{value('white_scatter_over_oracle', '{:.2f}')} (optimal extraction), "
+             f"{value('white_box_scatter_over_oracle', '{:.2f}')} (box); flux bias "
+             f"{value('bias', '{:+.2%}')}")]
 
 
 #: The ``spectra`` section, from stage 6's products at the end.
