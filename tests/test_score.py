@@ -198,9 +198,10 @@ def test_script_writes_score_json(run_copy):
 def test_brief_summary_lists_the_headline_numbers(run_copy):
     proc = run_script("score.py", "--config", run_copy / "config.yaml", "--brief")
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("Summary") and len(lines) == 7       # 5 rows + the JSON path
+    assert lines[0].startswith("Summary") and len(lines) == 8       # 6 rows + the JSON path
     assert "oracle" in lines[1] and "transit depth" in lines[3] and "recall" in lines[4]
-    assert "white-light depth (stage 6)" in lines[5] and " vs 0.0" in lines[5]
+    assert "white-light scatter (stage 6)" in lines[5]
+    assert "white Rp/R* (stage 7) vs truth" in lines[6] and " vs 0.1" in lines[6]
     assert "In-trace background residual" not in proc.stdout          # the full table is not printed
 
 
@@ -212,10 +213,14 @@ def test_stage6_spectra_are_scored_and_reported(tiny_run, run_copy):
     assert abs(sp["bias"]) < 0.05
     assert sp["white_scatter_over_oracle"] >= 0.5 and sp["oracle_white_scatter"] > 0
     assert sp["injected"] == scores["transit"]["injected"]
-    assert sp["depth_err"] > 0 and sp["depth_pull"] == pytest.approx(
-        (sp["depth"] - sp["injected"]) / sp["depth_err"])
+    fit = scores["transit_fit"]                                  # the depth is stage 7's now
+    white = fit["white"]
+    assert white["err_lo"] > 0 and white["pull"] == pytest.approx(
+        (white["rp_rs"] - white["truth"]) / (white["err_hi"] if white["rp_rs"] < white["truth"]
+                                             else white["err_lo"]))
+    assert white["truth"] == pytest.approx(np.sqrt(sp["injected"]))
     text = format_table(scores)
-    assert "Stage 6 spectra" in text and "white depth" in text and "channel depth pulls" in text
+    assert "Stage 6 spectra" in text and "Stage 7 transit fit" in text and "channels:" in text
 
     layout = Layout(load_config(run_copy / "config.yaml").output_dir)
     layout.light_curves.unlink()                                        # stage 6 not finished

@@ -73,6 +73,11 @@ def test_layout_headers_and_config(tiny):
     cfg = yaml.safe_load((tiny / "config.yaml").read_text())
     stage6 = {k: cfg.pop(k) for k in ("wavelength_solution", "transit_model", "transit_mid",
                                       "transit_duration")}
+    stage7 = {k: cfg.pop(k) for k in list(cfg) if k.startswith("systematics_")}
+    # A detector without systematics: stage 7 fits a level and a slope.
+    assert stage7 == {"systematics_ramp": "none", "systematics_first_orbit": "keep",
+                      "systematics_visit_order": 1, "systematics_offset_order": 0,
+                      "systematics_width_order": 0}
     assert cfg == {"dark_frames": "darks/dark_*.fits", "science_frames": "science/science_*.fits",
                    "spectral_mask": "spectral_mask.fits", "output_dir": "output",
                    "proxy_method": "median", "gain": p.gain, "read_noise": p.read_noise}
@@ -459,7 +464,7 @@ def test_transmission_spectrum_and_transit(visits):
     lc = np.ones_like(signal)
     lc[:, on] = signal[:, on] * p.gain / (spec["FLUX_E"][on]
                                           * (sysm["THROUGHPUT"] * sysm["SLIT_FACTOR"])[:, None])
-    shape = transit_shape(cfg, sysm["MJD_MID"], rp=base)             # instantaneous, no smoothing
+    shape = transit_shape(cfg.transit, cfg.transit_mid, sysm["MJD_MID"], rp=base)             # instantaneous, no smoothing
     full = shape > 0.9 * shape.max()                                 # clear of the contacts
     assert full.sum() >= 8 and (shape == 0).sum() >= 8
     np.testing.assert_allclose(lc[:, on & far][full].mean(axis=1), 1 - base ** 2 * shape[full],

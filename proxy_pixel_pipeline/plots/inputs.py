@@ -19,7 +19,7 @@ from ..runtime.config import Config, load_config
 from ..errors import PipelineError
 from ..io.pixel_lists import read_mask
 from ..runtime.layout import Layout
-from ..runtime.lineage import check_product
+from ..runtime.lineage import check_settings
 from ..io.products import read_spectral_mask
 from .drawing import save
 
@@ -161,9 +161,8 @@ class FigureSpec:
         Raises
         ------
         PipelineError
-            A needed file is missing or stale (made with other settings or from
-            older inputs: the message names the stage to run), or ``frame_index``
-            is out of range.
+            A needed file is missing or made with other settings (the message
+            names the stage to run), or ``frame_index`` is out of range.
         """
         cfg = as_config(config)
         layout = Layout(cfg.output_dir)
@@ -173,10 +172,8 @@ class FigureSpec:
             name, path = missing[0]
             raise PipelineError(f"{path}: missing; run {stage_script(name)} first")
         paths = self.paths(layout, science)
-        everyone = cfg.science_paths()
-        for name, path in paths.items():     # made with these settings, from current inputs
-            per_frame = registry.outputs()[name].per_frame
-            check_product(cfg, layout, name, path, everyone, science if per_frame else None)
+        for name, path in paths.items():     # made with the settings the figure assumes
+            check_settings(cfg, name, path)
         folder = Path(out_dir) if out_dir is not None else layout.figures
         return Inputs(cfg, layout, science, paths, folder / self.filename)
 

@@ -21,7 +21,8 @@ from ..io.provenance import inputs_digest, parent_runs, run_id
 from . import registry
 from .config import recorded_value
 
-__all__ = ["input_files", "raw_files", "check_product", "check_inputs", "changed_settings"]
+__all__ = ["input_files", "raw_files", "check_settings", "check_product", "check_inputs",
+           "changed_settings"]
 
 
 def _files(layout, name, science, frame=None):
@@ -63,14 +64,7 @@ def check_product(cfg, layout, name, path, science, frame=None):
     owner = registry.stage_of_output(name)
     rerun = owner.script
     path = Path(path)
-    if not path.is_file():
-        raise PipelineError(f"{path}: missing; run {rerun} first")
-    header = fits.getheader(path)
-    made = header.get("CFGHASH")
-    if made != cfg.digest(owner.number):
-        changed = changed_settings(header, cfg, owner.number)
-        what = ", ".join(changed) if changed else f"CFGHASH {made} != {cfg.digest(owner.number)}"
-        raise PipelineError(f"{path}: made with a different configuration ({what}); rerun {rerun}")
+    header = check_settings(cfg, name, path)
     recorded = header.get("INPUTSUM")
     if recorded and "science" not in owner.raw and recorded != inputs_digest(raw_files(cfg, owner.number)):
         raise PipelineError(f"{path}: made from other input files than the config names now "
@@ -81,6 +75,23 @@ def check_product(cfg, layout, name, path, science, frame=None):
             source = Path(source)
             raise PipelineError(f"{path}: made from an older {source.parent.name}/{source.name} "
                                 f"(rerun since); rerun {rerun}")
+
+
+def check_settings(cfg, name, path):
+    """The header of the product ``name`` at ``path``; :class:`PipelineError` naming the
+    stage to rerun when it is missing or was made with other settings than ``cfg``'s."""
+    owner = registry.stage_of_output(name)
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"{path}: missing; run {owner.script} first")
+    header = fits.getheader(path)
+    made = header.get("CFGHASH")
+    if made != cfg.digest(owner.number):
+        changed = changed_settings(header, cfg, owner.number)
+        what = ", ".join(changed) if changed else f"CFGHASH {made} != {cfg.digest(owner.number)}"
+        raise PipelineError(f"{path}: made with a different configuration ({what}); "
+                            f"rerun {owner.script}")
+    return header
 
 
 def check_inputs(cfg, layout, number, science):
