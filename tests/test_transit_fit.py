@@ -306,3 +306,18 @@ def test_agrees_with_juliet(tmp_path):
     lo, mid, hi = np.percentile(rp, [15.87, 50, 84.13])
     assert abs(ours.rp_rs - mid) < 0.3 * ours.rp_rs_err
     assert ours.rp_rs_err == pytest.approx(0.5 * (hi - lo), rel=0.2)
+
+
+def test_visit_checks_lengths_and_finds_orbits():
+    t = frame_times(n_orbits=3)
+    with pytest.raises(PipelineError, match="'flux_err' has 3 values"):
+        Visit(t, np.ones(t.size), np.ones(3), T0, name="visit 1")
+    with pytest.raises(PipelineError, match="regressor 'trace_offset'"):
+        Visit(t, np.ones(t.size), np.ones(t.size), T0, {"trace_offset": [1.0]})
+    with pytest.raises(PipelineError, match="'t0'"):
+        Visit(t, np.ones(t.size), np.ones(t.size), None)
+    flux = np.ones(t.size)
+    flux[3] = np.nan
+    visit = Visit(t, flux, np.ones(t.size), T0)
+    assert np.array_equal(visit.orbit, np.repeat(np.arange(3), 10))
+    assert visit.usable.sum() == t.size - 1 and visit.mask.all()

@@ -203,7 +203,7 @@ class Problem:
 
     # ---- parameters ------------------------------------------------------------
     def unpack(self, theta):
-        """Depth (m,), t0 (m, V) absolute days, a_rs (m,), inclination (m,) of ``theta`` (m, ndim)."""
+        """Depth (m,), t0 (m, V; days), a_rs (m,) and inclination (m,) of ``theta`` (m, ndim)."""
         theta = np.atleast_2d(np.asarray(theta, float))
         m = theta.shape[0]
         depth = theta[:, 0]

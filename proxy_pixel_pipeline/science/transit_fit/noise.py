@@ -3,12 +3,13 @@
 For white noise the RMS of residuals averaged in bins of ``N`` frames falls as
 ``sigma_1 / sqrt(N)`` (Pont, Zucker & Queloz 2006; Winn et al. 2008); here
 the residuals are centred on their mean first, so the expectation of the RMS
-over ``M`` bins is ``sigma_1 / sqrt(N) * sqrt((M - 1) / M)``.  Correlated noise (systematics the model misses)
-falls more slowly; the ratio of the measured to the expected RMS, averaged
-over the bin sizes ``N >= 2``, is the red-noise factor ``beta`` (~1 for white
-noise).  Bins are consecutive frames in time order; by default they may span
-the gaps between orbit windows (the timescales that matter for a depth are
-the transit's, longer than one window), or stay inside groups (``groups``).
+over ``M`` bins is ``sigma_1 / sqrt(N) * sqrt((M - 1) / M)``.  Correlated
+noise (systematics the model misses) falls more slowly; the ratio of the
+measured to the expected RMS, averaged over the bin sizes ``N >= 2``, is the
+red-noise factor ``beta`` (~1 for white noise).  Bins are consecutive frames
+in time order; by default they may span the gaps between orbit windows (the
+timescales that matter for a depth are the transit's, longer than one
+window), or stay inside groups (``groups``).
 
 Residuals of a fit are not white even when the noise is: the fit absorbs the
 slow components its columns can follow (a ramp per orbit, a drift), so
