@@ -249,6 +249,13 @@ def _least_squares(problem, x0=None):
                         max_nfev=200 * problem.ndim)
     J = res.jac
     cov = np.linalg.pinv(J.T @ J)
+    err = np.sqrt(np.abs(np.diag(cov)))
+    dead = [name for name, e, a, b in zip(problem.names, err, lo, hi)
+            if not e < (b - a) or not np.any(J[:, problem.names.index(name)])]
+    if dead:
+        raise PipelineError(f"transit fit: the light curves do not constrain {dead} "
+                            f"(visits {[p.visit.name for p in problem.problems]}: no frame in "
+                            f"transit?)")
     return res.x, cov
 
 
