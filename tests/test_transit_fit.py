@@ -306,3 +306,39 @@ def test_agrees_with_juliet(tmp_path):
     lo, mid, hi = np.percentile(rp, [15.87, 50, 84.13])
     assert abs(ours.rp_rs - mid) < 0.3 * ours.rp_rs_err
     assert ours.rp_rs_err == pytest.approx(0.5 * (hi - lo), rel=0.2)
+
+
+def test_visit_checks_lengths_and_finds_orbits():
+    t = frame_times(n_orbits=3)
+    with pytest.raises(PipelineError, match="'flux_err' has 3 values"):
+        Visit(t, np.ones(t.size), np.ones(3), T0, name="visit 1")
+    with pytest.raises(PipelineError, match="regressor 'trace_offset'"):
+        Visit(t, np.ones(t.size), np.ones(t.size), T0, {"trace_offset": [1.0]})
+    with pytest.raises(PipelineError, match="'t0'"):
+        Visit(t, np.ones(t.size), np.ones(t.size), None)
+    flux = np.ones(t.size)
+    flux[3] = np.nan
+    visit = Visit(t, flux, np.ones(t.size), T0)
+    assert np.array_equal(visit.orbit, np.repeat(np.arange(3), 10))
+    assert visit.usable.sum() == t.size - 1 and visit.mask.all()
+
+
+def test_joint_likelihood_is_the_sum_of_the_visits():
+    """Visits of different lengths and bases are padded to one batch: nothing leaks between them."""
+    from proxy_pixel_pipeline.science.transit_fit.likelihood import Problem, VisitProblem
+
+    a, _ = make_visit(60, name="a")
+    b, _ = make_visit(61, name="b")
+    b = Visit(b.times[15:], b.flux[15:], b.flux_err[15:], T0 + 0.002,
+              {k: v[15:] for k, v in b.regressors.items()}, name="b")
+    parts = [(a, SPEC), (b, CONSTANT_ONLY)]
+    single = [VisitProblem(v, design_matrix(s, v.times, v.orbit, v.since_start, v.regressors),
+                           TRANSIT) for v, s in parts]
+    theta = np.array([[0.004, 0.001, -0.002], [0.005, 0.0, 0.003], [0.0049, -0.01, 0.0]])
+    joint = Problem(single, TRANSIT, free_t0=True).log_prob(theta)
+    alone = sum(Problem([p], TRANSIT, free_t0=True).log_prob(theta[:, [0, 1 + i]])
+                for i, p in enumerate(single))
+    assert np.allclose(joint, alone, rtol=1e-10)
+    flat = Visit(a.times, a.flux, a.flux_err, T0 + 1.0, a.regressors, name="far")
+    with pytest.raises(PipelineError, match="do not constrain"):
+        fit_light_curves(flat, TRANSIT, SPEC, mode="lsq")

@@ -107,7 +107,8 @@ def fit_channel(visits, white_fit: TransitFit, *, common_mode="model", systemati
         otherwise divided first (:func:`common_mode_visits`) and fitted with
         ``reduced``.
     systematics : SystematicsSpec or sequence, optional
-        Full basis for ``common_mode="none"``.
+        Full basis for ``common_mode="none"`` (default ``SystematicsSpec()``);
+        an exponential ramp takes the white fit's timescale of each visit.
     reduced : SystematicsSpec or sequence
         Basis after the division.
     **options
@@ -126,7 +127,15 @@ def fit_channel(visits, white_fit: TransitFit, *, common_mode="model", systemati
     if common_mode == "none":
         visits = [replace(v, t0=w.t0) for v, w in zip(_check(visits, white_fit),
                                                        white_fit.visits)]
-        spec = systematics
+        specs = (list(systematics) if isinstance(systematics, (list, tuple))
+                 else [systematics or SystematicsSpec()] * len(visits))
+        if len(specs) != len(visits):
+            raise PipelineError(f"channel fit: 'systematics' has {len(specs)} entries for "
+                                f"{len(visits)} visits")
+        # An exponential ramp takes the timescale the white light chose in each visit.
+        spec = [replace(s, ramp_timescales=(w.timescale,))
+                if s.ramp == "exp" and w.timescale is not None else s
+                for s, w in zip(specs, white_fit.visits)]
     else:
         visits = common_mode_visits(visits, white_fit, common_mode)
         spec = reduced

@@ -238,17 +238,25 @@ def _least_squares(problem, x0=None):
     """Best parameters and their covariance (profile likelihood)."""
     lo, hi = problem.bounds()
     if x0 is None:
-        grid = np.linspace(problem.depth_bounds[0], problem.depth_bounds[1], 41)
+        # 40 depths: none exactly 0, where a transit time has no gradient
+        grid = np.linspace(problem.depth_bounds[0], problem.depth_bounds[1], 40)
         theta = np.stack([problem.start(d) for d in grid])
         chi2 = np.sum([part[3] for part in problem.evaluate(theta, marginalise=False)], axis=0)
         chi2 = chi2 - 2 * problem.log_prior(theta)
         x0 = theta[int(np.nanargmin(chi2))]
     x0 = np.clip(np.asarray(x0, float), lo, hi)
-    res = least_squares(problem.residuals, x0, bounds=(lo, hi), method="trf", jac="3-point",
-                        diff_step=1e-6, x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-12,
+    res = least_squares(problem.residuals, x0, bounds=(lo, hi), method="trf",
+                        jac=problem.jacobian, x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-12,
                         max_nfev=200 * problem.ndim)
     J = res.jac
     cov = np.linalg.pinv(J.T @ J)
+    err = np.sqrt(np.abs(np.diag(cov)))
+    dead = [name for name, e, a, b in zip(problem.names, err, lo, hi)
+            if not e < (b - a) or not np.any(J[:, problem.names.index(name)])]
+    if dead:
+        raise PipelineError(f"transit fit: the light curves do not constrain {dead} "
+                            f"(visits {[p.visit.name for p in problem.problems]}: no frame in "
+                            f"transit?)")
     return res.x, cov
 
 

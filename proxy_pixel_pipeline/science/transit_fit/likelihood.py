@@ -203,7 +203,7 @@ class Problem:
 
     # ---- parameters ------------------------------------------------------------
     def unpack(self, theta):
-        """Depth (m,), t0 (m, V) absolute days, a_rs (m,), inclination (m,) of ``theta`` (m, ndim)."""
+        """Depth (m,), t0 (m, V; days), a_rs (m,) and inclination (m,) of ``theta`` (m, ndim)."""
         theta = np.atleast_2d(np.asarray(theta, float))
         m = theta.shape[0]
         depth = theta[:, 0]
@@ -267,15 +267,39 @@ class Problem:
             out[ok] += loglike.sum(axis=0)
         return out
 
-    def residuals(self, x):
-        """Whitened residuals of one parameter vector, with the geometry priors (least squares)."""
-        parts = self.evaluate(np.asarray(x, float)[None, :], marginalise=False)
-        res = [np.sqrt(p.w) * (p.y - part[1][0]) for p, part in zip(self.problems, parts)]
+    #: Steps of the numerical Jacobian: depth, dt0 (days), a_rs, inclination (deg).
+    STEPS = {"depth": 1e-6, "dt0": 1e-5, "a_rs": 1e-5, "inclination": 1e-4}
+
+    def residual_rows(self, theta):
+        """Whitened residuals (m, n_res) of parameter rows, with the geometry priors."""
+        theta = np.atleast_2d(np.asarray(theta, float))
+        parts = self.evaluate(theta, marginalise=False)
+        res = [np.sqrt(p.w) * (p.y - part[1]) for p, part in zip(self.problems, parts)]
         for i, name in enumerate(self.names):
             if name in self.priors:
                 mu, sd = self.priors[name]
-                res.append(np.array([(x[i] - mu) / sd]))
-        return np.concatenate(res)
+                res.append(((theta[:, i] - mu) / sd)[:, None])
+        return np.concatenate(res, axis=1)
+
+    def residuals(self, x):
+        """Whitened residuals of one parameter vector (least squares)."""
+        return self.residual_rows(x)[0]
+
+    def jacobian(self, x):
+        """Central differences of :meth:`residuals` with absolute steps (one-sided at a
+        bound), all ``2 * ndim`` trial vectors evaluated at once."""
+        x = np.asarray(x, float)
+        lo, hi = self.bounds()
+        steps = np.array([self.STEPS["dt0" if name.startswith("dt0_") else name]
+                          for name in self.names])
+        up = np.minimum(x + steps, hi)
+        down = np.maximum(x - steps, lo)
+        rows = np.repeat(x[None, :], 2 * self.ndim, axis=0)
+        k = np.arange(self.ndim)
+        rows[k, k] = up
+        rows[self.ndim + k, k] = down
+        r = self.residual_rows(rows)
+        return ((r[:self.ndim] - r[self.ndim:]) / (up - down)[:, None]).T
 
     def use_tables(self, centre, half_width, points=129):
         """Tabulate each visit's light curve in depth around ``centre`` (fixed t0 and geometry).

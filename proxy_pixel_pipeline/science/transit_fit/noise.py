@@ -3,12 +3,13 @@
 For white noise the RMS of residuals averaged in bins of ``N`` frames falls as
 ``sigma_1 / sqrt(N)`` (Pont, Zucker & Queloz 2006; Winn et al. 2008); here
 the residuals are centred on their mean first, so the expectation of the RMS
-over ``M`` bins is ``sigma_1 / sqrt(N) * sqrt((M - 1) / M)``.  Correlated noise (systematics the model misses)
-falls more slowly; the ratio of the measured to the expected RMS, averaged
-over the bin sizes ``N >= 2``, is the red-noise factor ``beta`` (~1 for white
-noise).  Bins are consecutive frames in time order; by default they may span
-the gaps between orbit windows (the timescales that matter for a depth are
-the transit's, longer than one window), or stay inside groups (``groups``).
+over ``M`` bins is ``sigma_1 / sqrt(N) * sqrt((M - 1) / M)``.  Correlated
+noise (systematics the model misses) falls more slowly; the ratio of the
+measured to the expected RMS, averaged over the bin sizes ``N >= 2``, is the
+red-noise factor ``beta`` (~1 for white noise).  Bins are consecutive frames
+in time order; by default they may span the gaps between orbit windows (the
+timescales that matter for a depth are the transit's, longer than one
+window), or stay inside groups (``groups``).
 
 Residuals of a fit are not white even when the noise is: the fit absorbs the
 slow components its columns can follow (a ramp per orbit, a drift), so
@@ -56,20 +57,11 @@ class RedNoise:
     n_bins: np.ndarray
 
 
-def _bin_labels(n, groups, size):
-    """Bin of each frame (-1: left over) for bins of ``size`` consecutive frames."""
-    labels = np.full(n, -1)
-    if groups is None:
-        m = n // size
-        labels[: m * size] = np.repeat(np.arange(m), size)
-        return labels, m
-    total = 0
-    for g in np.unique(groups):
-        idx = np.flatnonzero(groups == g)
-        m = idx.size // size
-        labels[idx[: m * size]] = total + np.repeat(np.arange(m), size)
-        total += m
-    return labels, total
+def _bin_starts(n, group_edges, size):
+    """First index of every bin of ``size`` consecutive frames inside each group."""
+    starts = [np.arange(lo, hi - size + 1, size) for lo, hi in zip(group_edges[:-1],
+                                                                   group_edges[1:])]
+    return np.concatenate(starts) if starts else np.empty(0, int)
 
 
 def red_noise(residuals, times=None, groups=None, bin_sizes=None, min_bins=6,
@@ -86,8 +78,8 @@ def red_noise(residuals, times=None, groups=None, bin_sizes=None, min_bins=6,
     groups : array_like of int, shape (n,), optional
         Bins stay inside a group (e.g. an orbit window).
     bin_sizes : sequence of int, optional
-        Frames per bin; default every size from 1 up to the largest that still
-        gives ``min_bins`` bins.
+        Frames per bin; default up to 40 sizes from 1 to the largest that
+        still gives ``min_bins`` bins (every size when there are fewer).
     min_bins : int
         Fewest bins a default bin size must give.
     covariance : array_like, shape (n, n), optional
@@ -100,36 +92,45 @@ def red_noise(residuals, times=None, groups=None, bin_sizes=None, min_bins=6,
     RedNoise
     """
     r = np.asarray(residuals, float).ravel()
-    ok = np.isfinite(r)
-    order = np.argsort(np.asarray(times, float).ravel()[ok], kind="stable") if times is not None \
-        else np.arange(ok.sum())
-    r = r[ok][order]
+    ok = np.flatnonzero(np.isfinite(r))
+    t = np.arange(r.size, dtype=float) if times is None else np.asarray(times, float).ravel()
+    g = np.zeros(r.size, int) if groups is None else np.asarray(groups).ravel()
+    order = ok[np.lexsort((t[ok], g[ok]))]          # by group, then time: groups contiguous
+    r = r[order]
     r = r - r.mean() if r.size else r
-    g = None if groups is None else np.asarray(groups).ravel()[ok][order]
-    C = None
+    gs = g[order]
+    edges = np.concatenate([[0], np.flatnonzero(np.diff(gs) != 0) + 1, [r.size]])
+    prefix = None
     if covariance is not None:
-        keep = np.flatnonzero(ok)[order]
-        C = np.asarray(covariance, float)[np.ix_(keep, keep)]
-        C = C * (np.sum(r ** 2) / np.trace(C)) if np.trace(C) > 0 else None
+        C = np.asarray(covariance, float)[np.ix_(order, order)]
+        if np.trace(C) > 0:
+            C = C * (np.sum(r ** 2) / np.trace(C))
+            prefix = np.zeros((r.size + 1, r.size + 1))
+            prefix[1:, 1:] = np.cumsum(np.cumsum(C, axis=0), axis=1)
     if bin_sizes is None:
-        bin_sizes = np.arange(1, max(r.size // int(min_bins), 1) + 1)
+        top = max(r.size // int(min_bins), 1)
+        bin_sizes = (np.arange(1, top + 1) if top <= 40
+                     else np.unique(np.round(np.geomspace(1, top, 40)).astype(int)))
+    cum = np.concatenate([[0.0], np.cumsum(r)])
     sizes, rms, expected, counts = [], [], [], []
     sigma1 = float(np.sqrt(np.mean(r ** 2))) if r.size else np.nan
     for size in np.asarray(bin_sizes, int):
         if size < 1:
             continue
-        labels, m = _bin_labels(r.size, g, int(size))
+        start = _bin_starts(r.size, edges, int(size))
+        m = start.size
         if m < 2:
             continue
-        inside = labels >= 0
-        means = np.bincount(labels[inside], r[inside], minlength=m) / size
+        end = start + size
+        means = (cum[end] - cum[start]) / size
         sizes.append(int(size))
         rms.append(float(np.sqrt(np.mean(means ** 2))))
-        if C is None:
+        if prefix is None:
             expected.append(sigma1 / np.sqrt(size) * np.sqrt((m - 1.0) / m))
         else:
-            same = (labels[:, None] == labels[None, :]) & inside[:, None]
-            expected.append(float(np.sqrt(max(np.sum(C[same]), 0.0) / (size ** 2 * m))))
+            block = (prefix[end, end] - prefix[start, end] - prefix[end, start]
+                     + prefix[start, start])
+            expected.append(float(np.sqrt(max(block.sum(), 0.0) / (size ** 2 * m))))
         counts.append(m)
     sizes, rms, expected = np.array(sizes, int), np.array(rms), np.array(expected)
     big = sizes >= 2

@@ -49,7 +49,8 @@ _MIN_PER_DAY = 1440.0
 
 def _order(name, value, high):
     if int(value) != value or not 0 <= value <= high:
-        raise PipelineError(f"systematics: '{name}' must be an integer in [0, {high}], got {value!r}")
+        raise PipelineError(f"systematics: '{name}' must be an integer in [0, {high}], "
+                            f"got {value!r}")
     return int(value)
 
 
