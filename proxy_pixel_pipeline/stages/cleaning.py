@@ -20,10 +20,9 @@ pixels, either detector).
 from __future__ import annotations
 
 import numpy as np
-from astropy.io import fits
 
-from ..flags import DQFlag, flagdoc
-from ..io.products import read_spectral_mask
+from ..flags import DQFlag
+from ..io.products import FinalFrame, read_spectral_mask
 from ..runtime.parallel import bcast_array
 from ..science.infill import clean_frame
 from .base import FrameStage
@@ -83,21 +82,15 @@ class Cleaning(FrameStage):
 
     def write_frame(self, i, out):
         src = self.science[i]
-        ext = [fits.ImageHDU(out["err"], name="ERR"), fits.ImageHDU(out["dq"], name="DQ"),
-               fits.ImageHDU(out["infilled"], name="INFILLED"),
-               fits.ImageHDU(out["cosmic"], name="COSMIC")]
-        ext[0].header["BUNIT"] = "adu"
-        ext[0].header["COMMENT"] = ("one-sigma uncertainty: photon noise of the predicted signal, "
-                                    "the pixel's own noise and the background's")
-        ext[1].header["FLAGDOC"] = flagdoc(DQFlag)
-        ext[2].header["COMMENT"] = "1 = empty or negative pixel infilled from the profile model"
-        ext[3].header["COMMENT"] = "1 = cosmic ray found (time series or lacosmic) and replaced"
+        frame = FinalFrame(out["final"], out["err"], out["dq"], out["infilled"] != 0,
+                           out["cosmic"] != 0)
         hdr = self.observation_header(src)
         hdr["NINFILL"] = (int(out["infilled"].sum()), "pixels infilled from the profile fit")
         hdr["NCOSMIC"] = (int(out["cosmic"].sum()), "cosmic-ray pixels replaced")
         hdr["NCRTIME"] = (int(np.count_nonzero(out["dq"] & DQFlag.COSMIC_TEMPORAL)),
                           "cosmic-ray pixels found along the time series")
-        self.write("final", out["final"], frame=src, header=hdr, extensions=ext, bunit="adu")
+        self.write("final", frame.data, frame=src, header=hdr, extensions=frame.extensions(),
+                   bunit="adu")
         self.log.debug("%s: %d infilled, %d cosmic-ray pixels", src.name, hdr["NINFILL"],
                        hdr["NCOSMIC"])
 
