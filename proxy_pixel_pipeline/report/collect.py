@@ -79,7 +79,8 @@ def collect(cfg, redraw=False, score=True) -> dict:
                         if f["file"] != TRANSMISSION_SPECTRUM.filename]})
     transit_figure = next((f for f in drawn.get(7, [])
                            if f["file"] == TRANSMISSION_SPECTRUM.filename), None)
-    return {"title": f"{Path(cfg.source).resolve().parent.name}: {layout.root.name}",
+    source = Path(cfg.source).resolve()
+    return {"title": f"{source.parent.name} ({source.name})",
             "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "host": socket.gethostname(), "version": __version__,
             "config": str(Path(cfg.source).resolve()), "output_dir": str(layout.root.resolve()),

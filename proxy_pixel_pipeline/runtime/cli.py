@@ -177,9 +177,10 @@ def _run(args) -> int:
                 if comm.rank == 0:
                     status = stage_status(cfg, layout, number, cfg.science_paths())
                     todo = args.overwrite or not status.current
-                    log.info("stage %d (%s): %s%s", number, registry.stage(number).title,
-                             status.state, (f" ({status.detail})" if status.detail else "")
-                             + (", running it" if todo else ", skipped"))
+                    action = ("skipped" if not todo else "running it again (--overwrite)"
+                              if status.current else "running it")
+                    log.info("stage %d (%s): %s%s, %s", number, registry.stage(number).title,
+                             status.state, f" ({status.detail})" if status.detail else "", action)
                 if comm.bcast(todo):
                     began = time.monotonic()
                     _run_stage(number, cfg, comm, overwrite=True)

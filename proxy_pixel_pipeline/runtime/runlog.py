@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import __version__
+from ..errors import PipelineError
 from ..io.atomic import write_text
 from ..io.provenance import run_id
 from . import registry
@@ -96,13 +97,13 @@ def _peak_gib():
 
 
 def _products_runid(cfg, stage):
-    """RUNID of the stage's products now in place (its first product file)."""
+    """RUNID of the stage's products now in place (its first product file; None if none)."""
     out = registry.stage(stage).products[0]
     where = getattr(Layout(cfg.output_dir), out.name)
-    if out.per_frame:
-        science = cfg.science_paths()
-        where = where(science[0]) if science else None
-    return run_id(where) if where is not None else None
+    try:
+        return run_id(where(cfg.science_paths()[0]) if out.per_frame else where)
+    except (PipelineError, IndexError):      # no science frames: no per-frame product
+        return None
 
 
 def _command() -> str:
