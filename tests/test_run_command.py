@@ -3,9 +3,11 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -57,7 +59,8 @@ def visits(tmp_path_factory):
     """The same tiny visit twice: one run by the scripts one by one, one by ``ppp run`` on two
     ranks."""
     base = tmp_path_factory.mktemp("run")
-    folder = simulate(base / "scripts" / "visit", preset="tiny", seed=23)  # the folder names
+    folder = simulate(base / "scripts" / "visit", preset="tiny", seed=23,  # the folder names
+                      n_science=12)
     config = folder / "config.yaml"                                       # the visit
     config.write_text(config.read_text() + "fit_sampler: lsq\n")
     shutil.copytree(folder, base / "run" / "visit", symlinks=True)
@@ -142,6 +145,42 @@ def test_status_names_the_stale_stages_and_the_setting_and_run_reruns_them(visit
     assert proc.stderr.count("current, skipped") == 2
     assert proc.stderr.count("stale (") == N_STAGES - 2 and "bin_width" in proc.stderr
     assert ppp("status", config).returncode == 0
+
+
+def test_run_stopped_by_a_time_limit_resumes_with_the_same_command(visits, tmp_path):
+    """SIGTERM (a batch time limit) in stage 5: status says interrupted, the same command
+    resumes from the frames done and ends with the products of an uninterrupted run."""
+    by_scripts, config, _ = visits
+    copy = tmp_path / "visit"
+    shutil.copytree(config.parent, copy, symlinks=True)
+    config = copy / "config.yaml"
+    layout = Layout(load_config(config).output_dir)
+    shutil.rmtree(layout.root / "final")
+    cmd = [sys.executable, "-m", "proxy_pixel_pipeline", "run", str(config)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    staged = layout.root / ".staging" / "stage5"
+    while proc.poll() is None and len(list(staged.rglob("science_*.fits"))) < 4:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate()
+    assert proc.returncode == 1, "stage 5 finished before it could be stopped"
+    assert "error: stage 5: terminated by signal" in err and "run the same command again" in err
+    assert not (layout.root / ".lock").exists()
+    lines = status_lines(ppp("status", config, check=False))
+    assert lines[5].split()[3] == "interrupted:", lines[5]
+
+    again = ppp("run", config)
+    assert again.stderr.count("current, skipped") == 4
+    assert "stage 5 (infill and cosmic-ray removal): interrupted" in again.stderr
+    assert "resuming:" in again.stderr
+    assert ppp("status", config).returncode == 0
+    expected = products(by_scripts)
+    for name, path in products(config).items():
+        if name.startswith("final/"):
+            with fits.open(expected[name]) as one, fits.open(path) as two:
+                for h1, h2 in zip(one, two):
+                    np.testing.assert_array_equal(h1.data, h2.data, err_msg=name)
 
 
 def test_status_says_interrupted_and_missing(visits, tmp_path):
