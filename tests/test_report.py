@@ -129,7 +129,7 @@ def browser():
         yield b
 
 
-def test_the_report_in_a_real_browser(run, browser, tmp_path):
+def test_the_report_in_a_real_browser(browser, run, tmp_path):
     _, report = run
     browser.open(report.resolve().as_uri())
     images = browser.evaluate(
