@@ -26,7 +26,9 @@ demo: venv
 	done
 	$(PY) make_figures.py --config $(DEMO)/config.yaml
 	$(PY) score.py --brief --config $(DEMO)/config.yaml
+	$(PY) -m proxy_pixel_pipeline report $(DEMO)/config.yaml >/dev/null   # ppp report
 	@echo "Results: $(DEMO)/output   Figures: $(DEMO)/output/figures   Score: $(DEMO)/output/score.json"
+	@echo "Report:  $(DEMO)/output/report.html   (the run on one page: open it in a browser)"
 
 test: venv
 	$(PY) -m pytest -q tests

@@ -4,7 +4,9 @@
 #   sbatch examples/slurm_pipeline.sh path/to/config.yaml
 #
 # Uses the cluster's MPI through srun (build mpi4py against it: see README,
-# "On a cluster").  To run the stages as separate, dependent jobs instead,
+# "On a cluster").  The same in one job step, skipping the stages whose
+# products are already current: `srun ppp run path/to/config.yaml` (README,
+# "Running the stages by hand"; `ppp status` tells which stages are current).  To run the stages as separate, dependent jobs instead,
 # submit one script per stage and chain them:
 #   jid=$(sbatch --parsable --export=STAGES=1_Proxy_Matches examples/slurm_pipeline.sh cfg.yaml)
 #   sbatch --dependency=afterok:$jid --export=STAGES="2_Frames 3_Median_Fits ..." \

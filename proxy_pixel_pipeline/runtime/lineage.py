@@ -12,6 +12,9 @@ inputs with :func:`check_inputs`; ``status`` asks :func:`stage_status`.
 
 from __future__ import annotations
 
+import os
+import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 from astropy.io import fits
@@ -20,9 +23,11 @@ from ..errors import PipelineError
 from ..io.provenance import inputs_digest, parent_runs, run_id
 from . import registry
 from .config import recorded_value
+from .lock import lock_holder
+from .staging import staging_folder
 
-__all__ = ["input_files", "raw_files", "check_settings", "check_product", "check_inputs",
-           "changed_settings"]
+__all__ = ["input_files", "raw_files", "product_problem", "check_settings", "check_product",
+           "check_inputs", "changed_settings", "StageStatus", "stage_status", "STATES"]
 
 
 def _files(layout, name, science, frame=None):
@@ -58,23 +63,39 @@ def raw_files(cfg, number, frame=None) -> list:
     return files
 
 
-def check_product(cfg, layout, name, path, science, frame=None):
-    """Raise :class:`PipelineError` naming ``path`` and the stage to rerun unless the
-    product ``name`` at ``path`` (of science ``frame``, if per-frame) is current."""
+def product_problem(cfg, layout, name, path, science, frame=None):
+    """Why the product ``name`` at ``path`` (of science ``frame``, if per-frame) is not
+    current: ``("missing", "missing")``, ``("stale", why)`` (the changed settings, the raw
+    files replaced, or the input rewritten since), or None when it is current."""
     owner = registry.stage_of_output(name)
-    rerun = owner.script
     path = Path(path)
-    header = check_settings(cfg, name, path)
+    if not path.is_file():
+        return "missing", "missing"
+    header = fits.getheader(path)
+    other = _other_settings(cfg, owner, header)
+    if other:
+        return "stale", other
     recorded = header.get("INPUTSUM")
     if recorded and "science" not in owner.raw and recorded != inputs_digest(raw_files(cfg, owner.number)):
-        raise PipelineError(f"{path}: made from other input files than the config names now "
-                            f"(frames or mask replaced since); rerun {rerun}")
+        return "stale", ("made from other input files than the config names now "
+                         "(frames or mask replaced since)")
     parents = parent_runs(path)
     for source in input_files(cfg, layout, owner.number, science, frame):
         if run_id(source) not in parents:
             source = Path(source)
-            raise PipelineError(f"{path}: made from an older {source.parent.name}/{source.name} "
-                                f"(rerun since); rerun {rerun}")
+            return "stale", f"made from an older {source.parent.name}/{source.name} (rerun since)"
+    return None
+
+
+def check_product(cfg, layout, name, path, science, frame=None):
+    """Raise :class:`PipelineError` naming ``path`` and the stage to rerun unless the
+    product ``name`` at ``path`` (of science ``frame``, if per-frame) is current."""
+    problem = product_problem(cfg, layout, name, path, science, frame)
+    if problem is not None:
+        state, why = problem
+        rerun = registry.stage_of_output(name).script
+        hint = f"run {rerun} first" if state == "missing" else f"rerun {rerun}"
+        raise PipelineError(f"{path}: {why}; {hint}")
 
 
 def check_settings(cfg, name, path):
@@ -85,13 +106,21 @@ def check_settings(cfg, name, path):
     if not path.is_file():
         raise PipelineError(f"{path}: missing; run {owner.script} first")
     header = fits.getheader(path)
-    made = header.get("CFGHASH")
-    if made != cfg.digest(owner.number):
-        changed = changed_settings(header, cfg, owner.number)
-        what = ", ".join(changed) if changed else f"CFGHASH {made} != {cfg.digest(owner.number)}"
-        raise PipelineError(f"{path}: made with a different configuration ({what}); "
-                            f"rerun {owner.script}")
+    other = _other_settings(cfg, owner, header)
+    if other:
+        raise PipelineError(f"{path}: {other}; rerun {owner.script}")
     return header
+
+
+def _other_settings(cfg, owner, header):
+    """'made with a different configuration (the settings that differ)', or None when
+    the product's ``CFGHASH`` is its stage's digest now."""
+    made = header.get("CFGHASH")
+    if made == cfg.digest(owner.number):
+        return None
+    changed = changed_settings(header, cfg, owner.number)
+    what = ", ".join(changed) if changed else f"CFGHASH {made} != {cfg.digest(owner.number)}"
+    return f"made with a different configuration ({what})"
 
 
 def check_inputs(cfg, layout, number, science):
@@ -124,3 +153,94 @@ def _same_value(a, b):
         return isinstance(x, (int, float)) and not isinstance(x, bool)
 
     return float(a) == float(b) if number(a) and number(b) else a == b
+
+
+#: What :func:`stage_status` can say of a stage, best first.
+STATES = ("current", "stale", "missing", "interrupted", "running")
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    """Whether a stage's products are current, and if not why.
+
+    Attributes
+    ----------
+    number : int
+        The stage.
+    state : str
+        One of :data:`STATES`: ``current`` (every product made with the current settings
+        from the current inputs), ``stale`` (made with other settings, from replaced raw
+        files or from an input rewritten since), ``missing`` (a product is not there),
+        ``interrupted`` (an unfinished run left its staging folder or checkpoints: running
+        the stage again resumes it) or ``running`` (a live job holds the output folder's
+        lock for this stage).
+    detail : str
+        Why, naming the changed setting, the rewritten input or the missing file (empty
+        when current).
+    """
+
+    number: int
+    state: str
+    detail: str = ""
+
+    @property
+    def current(self) -> bool:
+        return self.state == "current"
+
+    def line(self) -> str:
+        """One line: ``stage 4  4_Final_Fits.py  stale: <why>``."""
+        width = max(len(s.script) for s in registry.STAGES)
+        return (f"stage {self.number}  {registry.stage(self.number).script:<{width}}  {self.state}"
+                + (f": {self.detail}" if self.detail else ""))
+
+
+def stage_status(cfg, layout, number, science) -> StageStatus:
+    """Whether stage ``number``'s products under ``layout`` are current (:class:`StageStatus`).
+
+    Parameters
+    ----------
+    cfg : Config
+    layout : Layout
+        The run's outputs.
+    number : int
+        The stage.
+    science : list of Path
+        The science frames (``cfg.science_paths()``).
+
+    Every declared product is checked as a later stage would check it
+    (:func:`product_problem`); the first problem is named, with the path relative
+    to ``output_dir``.
+    """
+    spec = registry.stage(number)
+    root = Path(layout.root)
+
+    def rel(path):
+        path = Path(path)
+        return path.relative_to(root).as_posix() if root in path.parents else str(path)
+
+    holder = lock_holder(root)
+    mine = (holder or {}).get("pid") == os.getpid() and holder.get("host") == socket.gethostname()
+    if holder and not mine and str(holder.get("stage")) == str(number):
+        return StageStatus(number, "running", f"pid {holder.get('pid')} on {holder.get('host')}, "
+                                              f"started {holder.get('start')}")
+    left = [p for p in (staging_folder(root, number),
+                        *(getattr(layout, o.name) for o in spec.outputs if o.transient))
+            if Path(p).exists()]
+    if left:
+        return StageStatus(number, "interrupted", f"an unfinished run left {rel(left[0])}/ "
+                                                  f"(running the stage again resumes it)")
+    files = [(o.name, f, frame) for o in spec.products
+             for frame in (science if o.per_frame else [None])
+             for f in _files(layout, o.name, science, frame)]
+    absent = [f for _, f, _ in files if not Path(f).is_file()]
+    if absent:
+        what = "no products" if len(absent) == len(files) else f"{len(absent)} of {len(files)} files"
+        return StageStatus(number, "missing", f"{what}, e.g. {rel(absent[0])}")
+    for name, path, frame in files:
+        try:
+            problem = product_problem(cfg, layout, name, path, science, frame)
+        except OSError as exc:
+            problem = "stale", f"unreadable ({exc})"
+        if problem is not None:
+            return StageStatus(number, problem[0], f"{rel(path)}: {problem[1]}")
+    return StageStatus(number, "current")

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..errors import PipelineError
 from .logs import get_logger
 
-__all__ = ["output_lock", "LOCK_NAME"]
+__all__ = ["output_lock", "lock_holder", "LOCK_NAME"]
 
 LOCK_NAME = ".lock"
 
@@ -78,6 +78,16 @@ def output_lock(output_dir, stage):
                 path.parent.rmdir()   # a run that wrote nothing leaves no empty folder
             except OSError:
                 pass
+
+
+def lock_holder(output_dir):
+    """The job holding ``output_dir``'s lock (host, pid, stage, start), or None when there is
+    no lock or its job is known to be gone."""
+    path = Path(output_dir) / LOCK_NAME
+    if not path.exists():
+        return None
+    holder = _read(path)
+    return None if _is_stale(holder, path) else holder
 
 
 def _read(path) -> dict:

@@ -48,6 +48,12 @@ class Output:
     per_frame: bool
     doc: str
 
+    @property
+    def transient(self) -> bool:
+        """Work in progress rather than a product (a hidden folder: stage 1's checkpoints),
+        there only while a run is unfinished."""
+        return self.path.startswith(".")
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -82,6 +88,11 @@ class Stage:
     inputs: tuple
     raw: tuple
     outputs: tuple
+
+    @property
+    def products(self) -> tuple:
+        """The :class:`Output` s a finished run leaves (:attr:`outputs` less the transient)."""
+        return tuple(o for o in self.outputs if not o.transient)
 
     @property
     def reads(self) -> tuple:
@@ -148,6 +159,11 @@ STAGES = (
 
 #: Not a stage's product: where ``make_figures.py`` writes.
 FIGURES = Output("figures", "figures", False, "diagnostic figures")
+#: Not a stage's product: each stage's last run (wall time, memory, warnings), ``stage<N>.json``.
+RUNLOG = Output("runlog", ".runlog", False, "wall time, peak memory and warnings per rank of "
+                                            "each stage's last run")
+#: Not a stage's product: the page ``report`` writes.
+REPORT = Output("report", "report.html", False, "the run on one page")
 
 _BY_NUMBER = {s.number: s for s in STAGES}
 _BY_OUTPUT = {o.name: s for s in STAGES for o in s.outputs}
@@ -164,9 +180,9 @@ def stage_of_output(name) -> Stage:
 
 
 def outputs() -> dict:
-    """Every output by name, the figures folder included."""
+    """Every output by name, the figures folder, run logs and report included."""
     found = {o.name: o for s in STAGES for o in s.outputs}
-    found[FIGURES.name] = FIGURES
+    found.update((o.name, o) for o in (FIGURES, RUNLOG, REPORT))
     return found
 
 

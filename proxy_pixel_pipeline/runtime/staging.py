@@ -24,10 +24,15 @@ from ..errors import PipelineError
 from .layout import Layout
 from .logs import get_logger
 
-__all__ = ["StagedOutputs", "refuse_overwrite"]
+__all__ = ["StagedOutputs", "refuse_overwrite", "staging_folder"]
 
 _KEY_FILE = "RUN.json"
 _COMMITTING = "COMMITTING"
+
+
+def staging_folder(output_dir, stage) -> Path:
+    """Where a run of ``stage`` writes until it commits (there only while it is unfinished)."""
+    return Path(output_dir) / ".staging" / f"stage{stage}"
 
 
 def refuse_overwrite(outputs, overwrite):
@@ -69,7 +74,7 @@ class StagedOutputs:
         self.stage = stage
         self.skip = tuple(skip)
         self.final = Layout(cfg.output_dir)
-        self.root = self.final.root / ".staging" / f"stage{stage}"
+        self.root = staging_folder(self.final.root, stage)
         self.layout = Layout(self.root)
         self.science_paths = list(science_paths)
         self.key = run_key(__version__, cfg.digest(stage), files=[*inputs, *self.science_paths])
