@@ -1,17 +1,24 @@
-"""Proxy Pixel Pipeline: background removal for CUTE CubeSat spectral frames.
+"""Proxy Pixel Pipeline: CUTE CubeSat spectral frames to transit depths per wavelength.
 
-The pipeline has five stages, each a top-level script that calls this package:
+Seven stages, each a top-level script (or ``ppp run``) on this package; the registry
+(:mod:`~proxy_pixel_pipeline.runtime.registry`) declares them:
 
-1. :mod:`~proxy_pixel_pipeline.science.matching` finds, for every spectral pixel, a
-   non-spectral *proxy* pixel that behaves the same over the dark frames.
-2. :mod:`~proxy_pixel_pipeline.science.background` builds Background Frames from the proxies
-   and Final Frames = Science - Background.
-3. and 4. :mod:`~proxy_pixel_pipeline.science.profiles` fits double-Gaussian column
-   profiles to the Median Frame and to each Final Frame.
-5. :mod:`~proxy_pixel_pipeline.science.infill` infills empty and negative pixels from
-   the fits and removes cosmic rays with lacosmic.
+1. proxy matches over the darks (:mod:`~proxy_pixel_pipeline.science.matching`);
+2. Background Frames from the proxies and Final Frames = Science - Background
+   (:mod:`~proxy_pixel_pipeline.science.background`);
+3. and 4. double-Gaussian column profiles of the Median Frame and of each Final Frame
+   (:mod:`~proxy_pixel_pipeline.science.profiles`);
+5. cosmic rays and infill (:mod:`~proxy_pixel_pipeline.science.series`,
+   :mod:`~proxy_pixel_pipeline.science.cosmic_rays`,
+   :mod:`~proxy_pixel_pipeline.science.infill`);
+6. optimal extraction and light curves (:mod:`~proxy_pixel_pipeline.science.extraction`,
+   :mod:`~proxy_pixel_pipeline.science.lightcurves`);
+7. the transit and each visit's systematics, one visit or several
+   (:mod:`~proxy_pixel_pipeline.science.transit_fit`).
 
-:mod:`~proxy_pixel_pipeline.stages` wires the stages to files and MPI.
+The folders are the layers (``docs/architecture.md``): ``io/``, ``science/``,
+``runtime/``, ``stages/`` (the stage base and runners), ``simulate/``, ``score/``,
+``plots/``, ``report/``.
 """
 
 __version__ = "0.1.0"
