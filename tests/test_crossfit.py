@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from proxy_pixel_pipeline.science.background import CLIP_SIGMA, combine_proxies
-from proxy_pixel_pipeline.science.crossfit import cross_fit_block, dark_halves, half_statistics
+from proxy_pixel_pipeline.science.crossfit import (cross_fit_block, dark_halves, half_statistics,
+                                                 offset_scale, offset_temperature_coefficient)
 from proxy_pixel_pipeline.science.matching import CandidateSet, match_block, pair_statistics
 
 GAIN, READ = 1.5, 3.5
@@ -34,6 +35,7 @@ def _skewed_set(n_spec=3000, n_cand=20000, n_darks=20, seed=7):
     truth_s = lev_s * 2.0 ** (t_sci / dbl_s) / GAIN
     truth_c = lev_c * 2.0 ** (t_sci / dbl_c) / GAIN
     sigma = np.sqrt(truth_s / GAIN + (READ / GAIN) ** 2)
+    _skewed_set.temperatures = temps
     return (spec - centre).astype(np.float32), (cand - centre).astype(np.float32), truth_s, \
         truth_c, sigma
 
@@ -88,3 +90,14 @@ def test_the_clipped_mean_of_skewed_proxy_values_is_unbiased(level_e):
             for clip in (3.0, CLIP_SIGMA)}
     assert bias[3.0] < -0.005                                    # the long side clipped more
     assert abs(bias[CLIP_SIGMA]) < 0.5 * abs(bias[3.0])
+
+
+def test_offset_temperature_coefficient_recovers_the_doubling_temperature():
+    spec, cand, *_ = _skewed_set(n_spec=800, n_cand=6000, n_darks=40, seed=3)
+    temps = _skewed_set.temperatures
+    halves = dark_halves(40)
+    sets = {id(h): CandidateSet(np.ascontiguousarray(cand[:, h])) for h in halves}
+    out = cross_fit_block(spec, cand, lambda s, h: match_block(s, sets[id(h)], **MATCH), halves, 5)
+    beta = offset_temperature_coefficient(spec, cand, out, temps, halves)
+    assert beta == pytest.approx(np.log(2) / 6.5, rel=0.15)
+    assert offset_scale(beta, [np.nan, 1.0], 0.0).tolist() == [1.0, 1.0 + beta]

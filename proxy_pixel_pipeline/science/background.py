@@ -202,7 +202,8 @@ CLIP_SIGMA = 4.0
 
 
 def background_frame(science, spectral_yx, proxy_yx, method="median", offsets=None,
-                     n_darks=None, level_bias=0.0, noise_floor=0.0, clip_sigma=CLIP_SIGMA):
+                     n_darks=None, level_bias=0.0, noise_floor=0.0, clip_sigma=CLIP_SIGMA,
+                     offset_scale=1.0):
     """Build the Background Frame of one science frame.
 
     Parameters
@@ -228,6 +229,10 @@ def background_frame(science, spectral_yx, proxy_yx, method="median", offsets=No
         :func:`background_error`), e.g. ``sqrt((read_noise / gain)**2 + 1/12)``.
     clip_sigma : float
         Clip of the clipped mean (:data:`CLIP_SIGMA`).
+    offset_scale : float
+        Factor on ``offsets`` in this frame: dark-current differences grow
+        with the temperature like dark current (see
+        :func:`.crossfit.offset_scale`); 1 = as measured on the darks.
 
     Returns
     -------
@@ -240,7 +245,7 @@ def background_frame(science, spectral_yx, proxy_yx, method="median", offsets=No
     has = py >= 0
     values = np.where(has, science[np.where(has, py, 0), np.where(has, px, 0)], np.nan)
     if offsets is not None:
-        values = values + offsets
+        values = values + offsets * offset_scale
     if values.shape[1] == 1:
         value, error = values[:, 0], np.full(len(values), np.nan)
     else:

@@ -451,7 +451,7 @@ def series_template(data, usable, region, shape=None, frames=None, smooth=25, mi
 
 
 def follow_frames(data, err, usable, region, smooth=25, offset=None, passes=2, shrink=True,
-                  cap=1.5):
+                  cap=1.5, widen=True):
     """The template and each frame's offset, tilt and smear.
 
     Round 1 fits every frame against the template of the frames as they lie;
@@ -493,7 +493,7 @@ def follow_frames(data, err, usable, region, smooth=25, offset=None, passes=2, s
         if shrink_smear(shape).shrink[0] > 0.5 and len(data) >= 4:
             v = shape.mean_smear()
             frames = np.flatnonzero(v <= np.median(v))
-            widen_to = shape.smear[frames[np.argmax(v[frames])]]
+            widen_to = shape.smear[frames[np.argmax(v[frames])]] if widen else None
         template = series_template(data, usable, region, shape, frames, smooth,
                                    widen_to=widen_to)
         shape = fit_trace_shape(data, err, usable, template, region, shape.offset, cap=cap)
