@@ -55,16 +55,16 @@ def test_dark_halves_interleave():
 def test_cross_fitted_offsets_are_measured_on_the_other_half():
     spec, cand, *_ = _skewed_set(n_spec=40, n_cand=800, n_darks=20)
     halves = dark_halves(20)
-    sets = {id(h): CandidateSet(np.ascontiguousarray(cand[:, h])) for h in halves}
-    out = cross_fit_block(spec, cand, lambda s, h: match_block(s, sets[id(h)], **MATCH), halves, 5)
+    sets = [CandidateSet(np.ascontiguousarray(cand[:, h])) for h in halves]
+    out = cross_fit_block(spec, lambda s, h: match_block(s, sets[h], **MATCH), sets, halves, 5)
     assert out.index.shape == (40, 32)
-    chosen_a = match_block(np.ascontiguousarray(spec[:, halves[0]]), sets[id(halves[0])], **MATCH)
+    chosen_a = match_block(np.ascontiguousarray(spec[:, halves[0]]), sets[0], **MATCH)
     assert np.array_equal(out.index[:, :16], chosen_a.index)
     i, k = np.nonzero(out.index[:, :16] >= 0)
     _, med, std, n = pair_statistics(spec[:, halves[1]], cand[:, halves[1]], i, out.index[i, k])
     assert np.allclose(out.median[i, k], med) and np.allclose(out.std[i, k], std)
     assert np.all(out.n_samples[i, k] == n)
-    med2, _, _ = half_statistics(spec, cand, out.index[:, 16:], halves[0])
+    med2, _, _ = half_statistics(spec[:, halves[0]], sets[0], out.index[:, 16:])
     assert np.allclose(out.median[:, 16:], med2, equal_nan=True)
 
 
@@ -75,8 +75,8 @@ def test_skewed_levels_background_mean_error_below_two_percent_of_the_noise():
     biased = _mean_error(in_sample.index, in_sample.median, truth_s, truth_c, sigma)
     assert biased < -0.02                                        # measured -0.032
     halves = dark_halves(spec.shape[1])
-    sets = {id(h): CandidateSet(np.ascontiguousarray(cand[:, h])) for h in halves}
-    out = cross_fit_block(spec, cand, lambda s, h: match_block(s, sets[id(h)], **MATCH), halves, 5)
+    sets = [CandidateSet(np.ascontiguousarray(cand[:, h])) for h in halves]
+    out = cross_fit_block(spec, lambda s, h: match_block(s, sets[h], **MATCH), sets, halves, 5)
     assert abs(_mean_error(out.index, out.median, truth_s, truth_c, sigma)) < 0.02   # -0.003
 
 
@@ -96,8 +96,8 @@ def test_offset_temperature_coefficient_recovers_the_doubling_temperature():
     spec, cand, *_ = _skewed_set(n_spec=800, n_cand=6000, n_darks=40, seed=3)
     temps = _skewed_set.temperatures
     halves = dark_halves(40)
-    sets = {id(h): CandidateSet(np.ascontiguousarray(cand[:, h])) for h in halves}
-    out = cross_fit_block(spec, cand, lambda s, h: match_block(s, sets[id(h)], **MATCH), halves, 5)
-    beta = offset_temperature_coefficient(spec, cand, out, temps, halves)
+    sets = [CandidateSet(np.ascontiguousarray(cand[:, h])) for h in halves]
+    out = cross_fit_block(spec, lambda s, h: match_block(s, sets[h], **MATCH), sets, halves, 5)
+    beta = offset_temperature_coefficient(spec, sets, out, temps, halves)
     assert beta == pytest.approx(np.log(2) / 6.5, rel=0.15)
     assert offset_scale(beta, [np.nan, 1.0], 0.0).tolist() == [1.0, 1.0 + beta]

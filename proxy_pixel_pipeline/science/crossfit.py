@@ -50,7 +50,7 @@ import numpy as np
 from .matching import MatchResult, pair_statistics
 
 __all__ = ["dark_halves", "half_statistics", "cross_fit_block", "offset_temperature_coefficient",
-           "offset_scale", "CROSS_FIT_MIN_DARKS"]
+           "offset_temperature_sums", "offset_scale", "CROSS_FIT_MIN_DARKS"]
 
 #: Fewest darks for cross-fitting, as a multiple of ``min_valid_samples``: each half must
 #: hold that many.
@@ -74,19 +74,18 @@ def dark_halves(n_darks):
     return order[0::2], order[1::2]
 
 
-def half_statistics(spectral, candidates, index, frames):
-    """Residual median, std and common valid samples of chosen pairs over some darks only.
+def half_statistics(spectral, half_set, index):
+    """Residual median, std and common valid samples of chosen pairs over one half's darks.
 
     Parameters
     ----------
-    spectral : ndarray, shape (n, n_darks)
-        The spectral pixels' dark series (frame-centred, NaN = missing).
-    candidates : ndarray, shape (n_candidates, n_darks)
-        The candidates' dark series, in the order ``index`` refers to.
+    spectral : ndarray, shape (n, n_half)
+        The spectral pixels' dark series restricted to the half (frame-centred, NaN = missing).
+    half_set : CandidateSet
+        The candidates' series over the same darks (:class:`.matching.CandidateSet` of
+        ``candidates[:, half]``); ``index`` holds candidate indices in its input order.
     index : ndarray of int, shape (n, K)
         Chosen candidate of each pixel and rank (-1 = none).
-    frames : ndarray of int
-        The darks to measure on.
 
     Returns
     -------
@@ -100,28 +99,25 @@ def half_statistics(spectral, candidates, index, frames):
     n_samples = np.zeros(index.shape, np.int32)
     rows, ranks = np.nonzero(index >= 0)
     if len(rows):
-        _, med, sd, n = pair_statistics(np.ascontiguousarray(spectral[:, frames]),
-                                        np.ascontiguousarray(candidates[:, frames]),
-                                        rows, index[rows, ranks])
+        _, med, sd, n = pair_statistics(np.ascontiguousarray(spectral), half_set.series, rows,
+                                        half_set.position[index[rows, ranks]])
         median[rows, ranks], std[rows, ranks], n_samples[rows, ranks] = med, sd, n
     return median, std, n_samples
 
 
-def cross_fit_block(spectral, candidates, match, halves=None, min_samples=10):
+def cross_fit_block(spectral, match, sets, halves=None, min_samples=10):
     """2K cross-fitted proxies of a block of spectral pixels.
 
     Parameters
     ----------
     spectral : ndarray, shape (b, n_darks)
         The block's frame-centred dark series (NaN = missing).
-    candidates : ndarray, shape (n_candidates, n_darks)
-        All candidates' dark series (the indices ``match`` returns refer to
-        this order).
-    match : callable(spectral_half, half) -> MatchResult
-        Chooses K proxies on the darks ``half`` (an index array) from the
-        block's series restricted to them, e.g. :func:`.matching.match_block`
-        with a :class:`.matching.CandidateSet` of ``candidates[:, half]``
-        built once per half.
+    match : callable(spectral_half, h) -> MatchResult
+        Chooses K proxies for the block restricted to half ``h`` (0 or 1) of
+        the darks, e.g. :func:`.matching.match_block` with ``sets[h]``.
+    sets : (CandidateSet, CandidateSet)
+        The candidates over each half's darks (``CandidateSet(candidates[:, half])``,
+        built once per rank; together as large as one set over all darks).
     halves : (ndarray, ndarray), optional
         The two halves of the darks (default :func:`dark_halves`).
     min_samples : int
@@ -135,11 +131,11 @@ def cross_fit_block(spectral, candidates, match, halves=None, min_samples=10):
         and ``n_samples`` measured on half B; columns ``K..2K-1`` the other
         way round.  ``score`` is the selection score on the choosing half.
     """
-    a, b = dark_halves(spectral.shape[1]) if halves is None else halves
+    halves = dark_halves(spectral.shape[1]) if halves is None else halves
     parts = []
-    for choose, measure in ((a, b), (b, a)):
-        chosen = match(np.ascontiguousarray(spectral[:, choose]), choose)
-        median, std, n = half_statistics(spectral, candidates, chosen.index, measure)
+    for choose, measure in ((0, 1), (1, 0)):
+        chosen = match(np.ascontiguousarray(spectral[:, halves[choose]]), choose)
+        median, std, n = half_statistics(spectral[:, halves[measure]], sets[measure], chosen.index)
         drop = (chosen.index >= 0) & ((n < min_samples) | ~np.isfinite(median))
         index = np.where(drop, -1, chosen.index)
         parts.append(MatchResult(index=index, score=np.where(drop, np.nan, chosen.score),
@@ -150,7 +146,7 @@ def cross_fit_block(spectral, candidates, match, halves=None, min_samples=10):
                          for f in ("index", "score", "median", "std", "n_samples")))
 
 
-def offset_temperature_coefficient(spectral, candidates, result, temperatures, halves=None):
+def offset_temperature_coefficient(spectral, sets, result, temperatures, halves=None):
     """The offsets' relative change per degree of CCD temperature, from the darks.
 
     Dark current doubles every few degrees in every pixel alike, so the
@@ -162,15 +158,17 @@ def offset_temperature_coefficient(spectral, candidates, result, temperatures, h
     the measuring half (an instrumental-variable fit: the measuring half's
     noise is in both ``r_d - o`` and ``o`` and would bias a plain fit towards
     0; measured 0.049 against 0.107 on the demo data, 0.102 with the
-    instrument).
+    instrument).  Stage 1 can accumulate the two sums block by block
+    (:func:`offset_temperature_sums`) and divide at the end.
 
     Parameters
     ----------
     spectral : ndarray, shape (n, n_darks)
         Dark series of the spectral pixels (frame-centred, NaN = missing).
-    candidates : ndarray, shape (n_candidates, n_darks)
+    sets : (CandidateSet, CandidateSet)
+        As given to :func:`cross_fit_block`.
     result : MatchResult, shape (n, 2K)
-        From :func:`cross_fit_block` (columns ``0..K-1`` chosen on half A).
+        From :func:`cross_fit_block`.
     temperatures : ndarray, shape (n_darks,)
         The darks' CCD temperatures, degC (NaN where unknown: such darks are
         left out).
@@ -183,32 +181,35 @@ def offset_temperature_coefficient(spectral, candidates, result, temperatures, h
         ``beta``, 1/degC (0 when it cannot be measured: no temperatures or
         no spread).
     """
+    num, den = offset_temperature_sums(spectral, sets, result, temperatures, halves)
+    return num / den if den > 0 else 0.0
+
+
+def offset_temperature_sums(spectral, sets, result, temperatures, halves=None):
+    """The two sums of :func:`offset_temperature_coefficient` for one block (``num``, ``den``)."""
     temperatures = np.asarray(temperatures, float)
-    n_darks = spectral.shape[1]
-    a, b = dark_halves(n_darks) if halves is None else halves
+    halves = dark_halves(spectral.shape[1]) if halves is None else halves
     k = result.index.shape[1] // 2
     num = den = 0.0
-    for cols, choose, measure in ((slice(0, k), a, b), (slice(k, 2 * k), b, a)):
+    for cols, choose, measure in ((slice(0, k), 0, 1), (slice(k, 2 * k), 1, 0)):
         index = result.index[:, cols]
-        t = temperatures[measure]
-        if not np.isfinite(t).any():
+        t = temperatures[halves[measure]]
+        rows, ranks = np.nonzero(index >= 0)
+        if not np.isfinite(t).any() or not len(rows):
             continue
         t = t - np.nanmedian(t)
-        rows, ranks = np.nonzero(index >= 0)
-        if not len(rows):
-            continue
         chosen = index[rows, ranks]
-        instrument = pair_statistics(np.ascontiguousarray(spectral[:, choose]),
-                                     np.ascontiguousarray(candidates[:, choose]), rows, chosen)[1]
+        instrument = pair_statistics(np.ascontiguousarray(spectral[:, halves[choose]]),
+                                     sets[choose].series, rows, sets[choose].position[chosen])[1]
         offset = result.median[:, cols][rows, ranks]
-        resid = (np.asarray(spectral, float)[rows][:, measure]
-                 - np.asarray(candidates, float)[chosen][:, measure]) - offset[:, None]
+        measured = sets[measure].series[sets[measure].position[chosen]].astype(float)
+        resid = np.asarray(spectral, float)[rows][:, halves[measure]] - measured - offset[:, None]
         ok = np.isfinite(resid) & np.isfinite(t)[None, :] & np.isfinite(instrument)[:, None] \
             & np.isfinite(offset)[:, None]
         z = np.where(ok, instrument[:, None] * t[None, :], 0.0)
         num += float(np.sum(z * np.where(ok, resid, 0.0)))
         den += float(np.sum(z * np.where(ok, offset[:, None] * t[None, :], 0.0)))
-    return num / den if den > 0 else 0.0
+    return num, den
 
 
 def offset_scale(beta, temperature, reference):
