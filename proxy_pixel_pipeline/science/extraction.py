@@ -35,8 +35,8 @@ from .robust import MAD_TO_SIGMA
 
 __all__ = ["SpectrumFlag", "EXCLUDED_DQ", "Extraction", "usable_pixels", "normalise_profile",
            "box_extract", "optimal_extract", "error_scale", "column_centroids", "column_widths",
-           "trace_widths", "trace_offsets",
-           "shift_rows", "build_template", "profile_for_frame", "fit_profile"]
+           "trace_widths", "trace_offsets", "shift_rows", "build_template", "nanmedian_frames",
+           "profile_for_frame", "fit_profile"]
 
 
 #: Stage-5 DQ bits of pixels that are not measurements and take no part in the
@@ -395,7 +395,7 @@ def shift_rows(image, dy):
     return shifted
 
 
-def build_template(aligned, region, smooth=25):
+def build_template(aligned, region, smooth=25, filled=None):
     """The series' spatial profile from its aligned, background-subtracted traces.
 
     Parameters
@@ -409,18 +409,28 @@ def build_template(aligned, region, smooth=25):
     smooth : int
         Columns of the Savitzky-Golay filter (2nd order) that smooths each
         row of the normalised profile along the dispersion axis (1 = none).
+    filled : ndarray, same shape as ``aligned``, optional
+        The same frames aligned alike but with every pixel's value, the
+        infilled ones included (stage 5's frames): where no frame has a
+        usable value (a pixel never downlinked, hot or excluded), the
+        template takes their median, so that such a pixel keeps its share
+        of the column's flux (stage 5 infills it from the frame's profile
+        model).  Without it such pixels get no share, and an optimal flux
+        measures only the usable pixels' part of the column (-7 % on the
+        ``wasp189b`` preset, whose trace has 7.5 % of its flux on pixels
+        never downlinked).
 
     Returns
     -------
     ndarray, shape (n_rows, n_columns)
         Normalised profile (:func:`normalise_profile`).
     """
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)     # all-NaN pixels
-            median = np.nanmedian(aligned, axis=0)
+    region = np.asarray(region, bool)
+    median = np.full(region.shape, np.nan)
+    median[region] = nanmedian_frames(np.asarray(aligned)[:, region])
+    if filled is not None:
+        empty = region & ~np.isfinite(median)
+        median[empty] = nanmedian_frames(np.asarray(filled)[:, empty])
     profile = _signed_normalise(np.nan_to_num(median), region)
     n_cols = profile.shape[1]
     window = min(int(smooth), n_cols if n_cols % 2 else n_cols - 1)
@@ -431,6 +441,26 @@ def build_template(aligned, region, smooth=25):
     # first would take its positive half out of the core's share (a +1 % flux
     # bias on the demo data).
     return np.maximum(_signed_normalise(profile, region), 0.0)
+
+
+def nanmedian_frames(values):
+    """Median over axis 0 ignoring NaN (NaN where every value is): ``np.nanmedian(values,
+    axis=0)`` by one sort, without its slow masked-array path.
+
+    Parameters
+    ----------
+    values : ndarray, shape (n_frames, ...)
+
+    Returns
+    -------
+    ndarray, shape ``values.shape[1:]``
+    """
+    values = np.sort(np.asarray(values, float), axis=0)          # NaN last
+    n = np.isfinite(values).sum(axis=0)
+    lo = np.take_along_axis(values, np.maximum((n - 1) // 2, 0)[None], axis=0)[0]
+    hi = np.take_along_axis(values, np.maximum(n // 2, 0)[None], axis=0)[0]
+    hi = np.where(n % 2 == 1, lo, hi)
+    return np.where(n > 0, 0.5 * (lo + hi), np.nan)
 
 
 def _signed_normalise(profile, region):
