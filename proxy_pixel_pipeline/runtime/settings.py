@@ -151,6 +151,10 @@ SETTINGS = (
     Setting("proxy_combine", "str", "clipped_mean", (2,),
             "median | clipped_mean: how K > 1 proxies' values make the background", _S2,
             choices=("median", "clipped_mean")),
+    Setting("proxy_clip_sigma", "float", 3.0, (2,),
+            "clipped_mean: proxies' values beyond this many robust sigma of their median are "
+            "left out (4 clips less of a skewed dark current's long side: "
+            "docs/unbiased_fluxes.md)", _S2, low=1.0),
     Setting("proxy_offset", "bool", True, (2,),
             "add each proxy's median dark residual (spectral - proxy) to its value", _S2),
     Setting("proxy_hit_sigma", "float", 5.0, (2,),
@@ -188,10 +192,12 @@ SETTINGS = (
             "threshold for neighbours of detected cosmic rays", _S5, low=0.0),
     Setting("lacosmic_maxiter", "int", 4, (5,), "lacosmic iterations", _S5, low=1),
     # ---- stage 6
-    Setting("extract_profile", "str", "template", (6,),
-            "template | fit: spatial profile of the optimal extraction: the whole series' "
-            "aligned, smoothed trace (template) or each frame's stage-4 model (fit); "
-            "docs/extraction.md", _S6, choices=("template", "fit")),
+    Setting("extract_profile", "str", "follow", (6,),
+            "follow | template | fit: spatial profile of the optimal extraction: the whole "
+            "series' template moved and smeared to each frame's fitted offset, tilt and width "
+            "(follow: pointing jitter moves and widens the trace), the template moved only "
+            "(template), or each frame's stage-4 model (fit); docs/extraction.md", _S6,
+            choices=("follow", "template", "fit")),
     Setting("extract_sigma", "float", 5.0, (6,),
             "reject a pixel more than this many sigma off the profile fit (worst first, one "
             "at a time)", _S6, low=1.0),

@@ -85,7 +85,8 @@ class FinalFrames(FrameStage):
         for k, science in enumerate(stack):
             out["background"][k], error = background_frame(
                 science, self.spectral, self.proxy, self.cfg.proxy_combine, self.offsets,
-                self.n_darks, self.level_bias, self.noise_floor)
+                self.n_darks, self.level_bias, self.noise_floor,
+                clip_sigma=self.cfg.proxy_clip_sigma)
             if self.with_error:
                 out["error"][k] = error
             out["final"][k] = final_frame(science, out["background"][k])

@@ -51,6 +51,7 @@ from ..science import lightcurves as lc
 from ..science.extraction import (box_extract, build_template, column_centroids, column_widths,
                                   fit_profile, optimal_extract, profile_for_frame, shift_rows,
                                   trace_offsets, trace_widths, usable_pixels)
+from ..science.trace_profile import TemplateWarp, follow_frames, frame_profile
 from ..science.transit_fit.orbits import find_orbits
 from ..science.profiles import model_frame
 from .base import FrameStage, map_frames
@@ -166,22 +167,44 @@ class Spectra(FrameStage):
             flux = np.array([cents[i]["flux"] for i in range(n)])
             self.offsets = trace_offsets(np.array([cents[i]["centroid"] for i in range(n)]), flux)
             self.widths = trace_widths(np.array([cents[i]["width"] for i in range(n)]), flux)
+            if self.cfg.extract_profile == "follow":
+                self._follow()
             if self.cfg.extract_profile != "template":
                 return
-            aligned = []
+            aligned, filled = [], []
             for i in range(n):
                 data, _, dq = self._frames[i]
                 aligned.append(shift_rows(np.where(usable_pixels(data, dq), data, np.nan),
                                           -self.offsets[i]))
-            self.template = build_template(np.array(aligned), self.region, self.cfg.profile_smooth)
+                filled.append(shift_rows(data, -self.offsets[i]))   # never-usable pixels' share
+            self.template = build_template(np.array(aligned), self.region, self.cfg.profile_smooth,
+                                           filled=np.array(filled))
             self.log.info("template profile from %d frames; trace offsets %.3f to %.3f rows",
                           n, self.offsets.min(), self.offsets.max())
+
+    def _follow(self):
+        """Rank 0: the template and each frame's offset, tilt and smear
+        (:func:`~..science.trace_profile.follow_frames`); the offsets and widths become
+        the regressors."""
+        stack = np.array([self._frames[i] for i in range(len(self.science))])
+        data, err, dq = stack[:, 0], stack[:, 1], stack[:, 2]
+        usable = usable_pixels(data, dq) & self.region
+        template, shape = follow_frames(data, err, usable, self.region, self.cfg.profile_smooth,
+                                        offset=self.offsets)
+        self.template, self.trace_shape = template, shape
+        self.warp = TemplateWarp(template, self.region)
+        self.offsets, self.widths = shape.offset, shape.width
+        self.log.info("profile follows each frame: offsets %.3f to %.3f rows, widths %.3f to "
+                      "%.3f rows", shape.offset.min(), shape.offset.max(), shape.width.min(),
+                      shape.width.max())
 
     def read_frame(self, i):
         src = self.science[i]
         frame = self._frames.pop(i, None)
         data, err, dq = frame if frame is not None else _read_final(self.layout.final(src))
-        if self.cfg.extract_profile == "template":
+        if self.cfg.extract_profile == "follow":
+            profile = frame_profile(self.template, self.region, self.trace_shape, i, self.warp)
+        elif self.cfg.extract_profile == "template":
             profile = profile_for_frame(self.template, self.offsets[i], self.region)
         else:
             fitted = read_profile_fits(self.layout.final_fits(src))
@@ -224,7 +247,7 @@ class Spectra(FrameStage):
         hdr["NREJECT"] = (int(out["rejected"].sum()), "pixels rejected as outliers")
         hdr["ERRSCALE"] = (float(out["err_scale"]), "factor on stage 5's ERR")
         hdr["TRACEOFF"] = (float(self.offsets[i]), "[rows] trace offset from the median")
-        hdr["TRACEWID"] = (float(self.widths[i]), "[rows] trace rms width")
+        hdr["TRACEWID"] = (float(self.widths[i]), "[rows] trace width")
         if np.isfinite(self.times[i]):
             hdr["MJD-MID"] = (float(self.times[i]), "mid-exposure MJD")
         self.write("spectra", frame=src, header=hdr, extensions=[spectrum.to_hdu(obs)])
