@@ -225,7 +225,9 @@ def plot_transmission_spectrum(config, out_dir=None) -> Path:
                    label=f"white light: {rp[white]:.4f} -{err[0, white]:.4f} "
                          f"+{err[1, white]:.4f}")
     mid = (lo[chans] + hi[chans]) / 2
-    narrow = (hi[chans] - lo[chans]) < 0.5 * np.median(hi[chans] - lo[chans]) if len(chans) else []
+    narrow = np.zeros(len(chans), bool)          # a line's band among broader channels
+    if run.cfg.channel_wavelengths is not None and len(chans):
+        narrow = (hi[chans] - lo[chans]) < 0.5 * np.median(hi[chans] - lo[chans])
     for subset, colour, what in ((~np.asarray(narrow, bool), _COLOURS[0], "channels"),
                                  (np.asarray(narrow, bool), _COLOURS[3], "narrow bands")):
         if len(chans) and subset.any():
