@@ -190,7 +190,7 @@ def plot_corner(config, out_dir=None) -> Path:
             samples[:, j] = (samples[:, j] - np.median(samples[:, j])) * 1440.0
     size = max(4.0, 2.2 * len(names))
     fig = new_figure((size, size))
-    corner.corner(samples, labels=shown, fig=fig, quantiles=(0.16, 0.5, 0.84),
+    corner.corner(samples, labels=shown, fig=fig, quantiles=(0.16, 0.5, 0.84), title_fmt=".4f",
                   show_titles=True, title_kwargs={"fontsize": 8}, label_kwargs={"fontsize": 8})
     return run.save(fig)
 
