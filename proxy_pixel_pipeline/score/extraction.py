@@ -8,8 +8,8 @@ Definitions (``spectra`` section; notation of :mod:`proxy_pixel_pipeline.score`)
   times the frame's ``FLUX_SCALE``); ``pull_median`` its median;
   ``bias``: median over those of ``FLUX / F_true - 1``; the same for the box
   sum (``box_pull_width``, ``box_bias``).
-* The *oracle*: optimal extraction (:func:`~..extraction.optimal_extract`,
-  same ``extract_sigma``) of ``S - BG`` with the true profile (``SIG``
+* The *oracle* (:func:`~.inputs.oracle_columns`): optimal extraction
+  (:func:`~..science.extraction.optimal_extract`, same ``extract_sigma``) of ``S - BG`` with the true profile (``SIG``
   normalised per column), every missing or cosmic-ray pixel (``CR > 0``)
   masked and the true noise ``sqrt((BG - bias)/gain + (read_noise/gain)**2 +
   1/12)`` ADU; its light curves are made like stage 6's (columns with less
@@ -27,33 +27,12 @@ import numpy as np
 
 from ..science import lightcurves as lc
 from ..runtime import registry
-from ..science.extraction import normalise_profile, optimal_extract
-from ..io.fitsio import read_image
 from ..io.products import Spectrum, read_light_curves
 from ..flags import SpectrumFlag
 from .metric import Metric, lookup, number
 from .stats import as_float, robust_std
 
-__all__ = ["spectra_section", "oracle_light_curve", "SPECTRA"]
-
-
-def oracle_light_curve(cfg, run):
-    """The oracle's per-frame column fluxes (n_frames, n_columns), in the run's frame order."""
-    truth, mask = run.truth, run.mask
-    noise2_floor = (truth.read_noise / truth.gain) ** 2 + 1.0 / 12.0
-    fluxes = []
-    for path in run.science:
-        raw = read_image(path, cfg.missing_value).astype(float)
-        t = truth.frame(path.name)
-        data = raw - t.background
-        usable = mask & ~t.missing & (t.cosmic <= 0) & np.isfinite(raw)
-        err = np.sqrt(np.maximum(t.background - truth.bias, 0.0) / truth.gain + noise2_floor)
-        profile = normalise_profile(t.signal, mask)
-        out = optimal_extract(data, err, profile, usable, truth.gain, sigma=cfg.extract_sigma)
-        fluxes.append(out)
-    flux = np.array([o.flux for o in fluxes])
-    bad = np.array([o.weight < cfg.extract_min_weight for o in fluxes])
-    return lc.fill_columns(flux, np.array([o.flux_err for o in fluxes]), bad)[0]
+__all__ = ["spectra_section", "SPECTRA"]
 
 
 def spectra_section(run, notes) -> dict:
@@ -82,7 +61,7 @@ def spectra_section(run, notes) -> dict:
     lcs, _ = read_light_curves(layout.light_curves)
     order = [names.index(str(n).strip()) for n in lcs["FILE"]]
     oot = ~transit[order]
-    oracle = oracle_light_curve(cfg, run)[order]
+    oracle = run.oracle_columns[order]
     ok = lc.usable_columns(oracle)
     edges = lc.channel_edges(oracle.shape[1], cfg.channel_width)
     o_white, _, o_chan, _ = lc.bin_channels(oracle, np.zeros_like(oracle), edges, ok)

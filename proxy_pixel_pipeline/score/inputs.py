@@ -20,6 +20,7 @@ missing gives ``None`` and a note (naming the script to run), never an error.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,9 @@ import numpy as np
 from ..runtime import registry
 from ..errors import PipelineError
 from ..io.fitsio import read_image
+from ..science import lightcurves as lc
 from ..science.background import combine_proxies
+from ..science.extraction import normalise_profile, optimal_extract
 from ..runtime.layout import Layout
 from ..io.products import FinalFrame, read_matches
 from ..science.profiles import bin_edges
@@ -299,6 +302,12 @@ class RunInputs:
         self.master_dark = master_dark(cfg, self.mask, self.notes)
         self.proxies = read_proxies(self.layout, self.mask, cfg.proxy_offset, self.notes)
 
+    @functools.cached_property
+    def oracle_columns(self):
+        """The oracle's column fluxes (n_frames, n_columns) of this run, extracted once
+        (:func:`oracle_columns`)."""
+        return oracle_columns(self.cfg, self.truth, self.mask, self.science)
+
     def frame(self, i) -> Frame:
         """Read science frame ``i``, its truth and its stage-2 and stage-5 frames."""
         mask, path = self.mask, self.science[i]
@@ -323,3 +332,24 @@ class RunInputs:
         """Yield a :class:`Frame` for each science frame, in order."""
         for i in range(len(self.science)):
             yield self.frame(i)
+
+
+def oracle_columns(cfg, truth, mask, science):
+    """The oracle's per-frame column fluxes (n_frames, n_columns), in ``science``'s order:
+    each frame's true background subtracted, optimally extracted with the true profile
+    (every missing or cosmic-ray pixel masked, the true noise), columns with too little
+    of the profile usable filled as stage 6 fills them."""
+    noise2_floor = (truth.read_noise / truth.gain) ** 2 + 1.0 / 12.0
+    fluxes = []
+    for path in science:
+        raw = read_image(path, cfg.missing_value).astype(float)
+        t = truth.frame(Path(path).name)
+        data = raw - t.background
+        usable = mask & ~t.missing & (t.cosmic <= 0) & np.isfinite(raw)
+        err = np.sqrt(np.maximum(t.background - truth.bias, 0.0) / truth.gain + noise2_floor)
+        profile = normalise_profile(t.signal, mask)
+        fluxes.append(optimal_extract(data, err, profile, usable, truth.gain,
+                                      sigma=cfg.extract_sigma))
+    flux = np.array([o.flux for o in fluxes])
+    bad = np.array([o.weight < cfg.extract_min_weight for o in fluxes])
+    return lc.fill_columns(flux, np.array([o.flux_err for o in fluxes]), bad)[0]

@@ -12,7 +12,7 @@ Definitions (``transit_depths.fits``; every visit of a joint fit):
   deviation) over the channels;
 * the oracle: every visit's columns optimally extracted from the true
   background-subtracted frames with the true profile
-  (:func:`~.extraction.oracle_light_curve`), the true throughput and slit
+  (:func:`~.inputs.oracle_columns`), the true throughput and slit
   loss divided out, binned into the same channels and fitted with the same
   transit model, the level alone as systematics (least squares):
   ``err_over_oracle`` = the pipeline's error over the oracle's (white and per
@@ -31,7 +31,7 @@ from ..runtime import registry
 from ..runtime.config import load_config
 from ..science import lightcurves as lc
 from ..science.transit_fit import CONSTANT_ONLY, Visit, fit_light_curves
-from .extraction import oracle_light_curve
+from .inputs import oracle_columns
 from .metric import Metric, number
 from .stats import as_float, robust_std
 from .truth import read_truth
@@ -53,35 +53,29 @@ def true_rp_rs(truth, column_lo, column_hi):
     return np.asarray(out)
 
 
-class _Visit:
-    """What :func:`~.extraction.oracle_light_curve` reads of a visit."""
-
-    def __init__(self, cfg, truth):
-        self.cfg, self.truth = cfg, truth
-        self.mask = cfg.pixel_list("spectral_mask")
-        self.science = cfg.science_paths()
-
-
-def _oracle(configs, depths):
-    """The oracle's Rp/R* errors (white first, then the channels) over the visits."""
+def _oracle(run, configs, depths):
+    """The oracle's Rp/R* errors (white first, then the channels) over the visits (the
+    run's own visit first: its oracle columns are extracted once for the whole score)."""
     lo, hi = np.asarray(depths["COLUMN_LO"], int), np.asarray(depths["COLUMN_HI"], int)
     edges = np.stack([lo, hi + 1], axis=1)
     per_channel = [[] for _ in range(len(edges))]
-    for cfg in configs:
-        truth = read_truth(Path(cfg.source).resolve().parent / "truth")
-        visit = _Visit(cfg, truth)
-        names = [p.name for p in visit.science]
-        flux = oracle_light_curve(cfg, visit)
-        flux = flux / truth.throughput_of(names)[:, None]
-        times = lc.mid_exposure(header_values(visit.science, cfg.time_key),
-                                header_values(visit.science, cfg.exptime_key))
+    for v, cfg in enumerate(configs):
+        if v == 0:
+            truth, science, flux = run.truth, run.science, run.oracle_columns
+        else:
+            truth = read_truth(Path(cfg.source).resolve().parent / "truth")
+            science = cfg.science_paths()
+            flux = oracle_columns(cfg, truth, cfg.pixel_list("spectral_mask"), science)
+        flux = flux / truth.throughput_of([p.name for p in science])[:, None]
+        times = lc.mid_exposure(header_values(science, cfg.time_key),
+                                header_values(science, cfg.exptime_key))
         sums = np.stack([np.nansum(flux[:, a:b], axis=1) for a, b in edges], axis=1)
         oot = lc.transit_shape(cfg.transit, cfg.transit_mid, times) <= 1e-9
         for k in range(len(edges)):
             y = sums[:, k] / np.median(sums[oot, k])
             err = np.full_like(y, robust_std(y[oot] - 1.0) if oot.sum() > 2 else np.nan)
             per_channel[k].append(Visit(times=times, flux=y, flux_err=err, t0=cfg.transit_mid,
-                                        name=str(len(per_channel[k]))))
+                                        name=str(v)))
     out = []
     for k, visits in enumerate(per_channel):
         fit = fit_light_curves(visits, configs[0].transit, CONSTANT_ONLY, mode="lsq",
@@ -104,7 +98,7 @@ def transit_fit_section(run, notes) -> dict:
     pulls = (rp - true) / err
     configs = [cfg] + [load_config(p) for p in cfg.joint_visits]
     try:
-        oracle = _oracle(configs, depths)
+        oracle = _oracle(run, configs, depths)
     except Exception as exc:            # a visit without truth: the rest of the section stands
         notes.append(f"transit_fit: no oracle ({exc})")
         oracle = np.full(len(rp), np.nan)

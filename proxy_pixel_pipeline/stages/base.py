@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..io.fitsio import check_frames, observation_header, write_fits
+from ..io.fitsio import observation_header, write_fits
 from ..runtime import lineage, registry
 from ..runtime.layout import Layout
 from ..runtime.logs import get_logger
@@ -103,8 +103,7 @@ class StageRunner:
         ``inputs`` replaces the derived list of files it is made from (a product made
         from another output of the same run, e.g. the light curves from the spectra).
         """
-        target = getattr(self.staged.layout, name)
-        path = target(frame) if frame is not None else target
+        path = self.staged_path(name, frame)
         if inputs is None:
             inputs = ([frame] if frame is not None and "science" in self.spec.raw else [])
             inputs += self.input_files(frame)
@@ -120,10 +119,6 @@ class StageRunner:
         """The observation keywords of a science frame its products carry along."""
         cfg = self.cfg
         return observation_header(science, (cfg.ccdtemp_key, cfg.time_key, cfg.exptime_key))
-
-    def check_frames(self, paths, shape):
-        """Rank 0: every frame in ``paths`` readable and of ``shape`` (headers only)."""
-        check_frames(paths, shape)
 
     # --------------------------------------------------------------- the work
     def check(self):

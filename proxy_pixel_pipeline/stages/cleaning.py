@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..flags import DQFlag
+from ..io.fitsio import check_frames
 from ..io.products import FinalFrame, read_spectral_mask
 from ..runtime.parallel import bcast_array
 from ..science.infill import clean_frame
@@ -41,7 +42,7 @@ class Cleaning(FrameStage):
 
     def check(self):
         shape = read_spectral_mask(self.layout.matches).shape
-        self.check_frames([*map(self.layout.final_no_infill, self.science),
+        check_frames([*map(self.layout.final_no_infill, self.science),
                            *map(self.layout.background, self.science)], shape)
 
     def prepare(self):

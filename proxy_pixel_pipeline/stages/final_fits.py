@@ -12,7 +12,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..flags import FitFlag
-from ..io.fitsio import read_image
+from ..io.fitsio import check_frames, read_image
 from ..io.products import read_profile_fits, read_spectral_mask
 from ..science.profiles import ProfileFits, binned_profiles, fit_final_profiles
 from .base import FrameStage
@@ -27,7 +27,7 @@ class FinalFits(FrameStage):
     number = 4
 
     def check(self):
-        self.check_frames(map(self.layout.final_no_infill, self.science),
+        check_frames(map(self.layout.final_no_infill, self.science),
                           read_spectral_mask(self.layout.matches).shape)
 
     def prepare(self):

@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 from astropy.io import fits
 
-from ..io.fitsio import header_values, read_image
+from ..io.fitsio import check_frames, header_values, read_image
 from ..io.products import read_matches
 from ..runtime.parallel import bcast_array
 from ..science.background import background_frame, final_frame, proxy_hits
@@ -36,7 +36,7 @@ class FinalFrames(FrameStage):
 
     def check(self):
         self.shape = self.cfg.pixel_list("spectral_mask").shape
-        self.check_frames(self.science, self.shape)
+        check_frames(self.science, self.shape)
 
     def prepare(self):
         cfg, comm, log = self.cfg, self.comm, self.log

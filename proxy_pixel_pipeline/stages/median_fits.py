@@ -23,7 +23,7 @@ from scipy.ndimage import binary_dilation
 from astropy.io import fits
 
 from ..flags import FitFlag
-from ..io.fitsio import read_stack
+from ..io.fitsio import check_frames, read_stack
 from ..io.products import read_spectral_mask
 from ..runtime.parallel import gather_rows, partition, scatter_rows
 from ..science.profiles import ProfileFits, binned_profiles, fit_median_profiles
@@ -73,7 +73,7 @@ class MedianFits(StageRunner):
     def check(self):
         self.paths = [self.layout.final_no_infill(p) for p in self.science]
         self.mask = read_spectral_mask(self.layout.matches)      # the trace stage 1 matched
-        self.check_frames(self.paths, self.mask.shape)
+        check_frames(self.paths, self.mask.shape)
 
     def process(self):
         cfg, comm, log = self.cfg, self.comm, self.log

@@ -44,7 +44,7 @@ from astropy.table import Table
 
 from ..errors import PipelineError
 from ..flags import SpectrumFlag
-from ..io.fitsio import header_values
+from ..io.fitsio import check_frames, header_values
 from ..io.products import (FinalFrame, Spectrum, light_curve_hdus, read_profile_fits,
                            read_spectral_mask)
 from ..science import lightcurves as lc
@@ -135,7 +135,7 @@ class Spectra(FrameStage):
         for p in self.science:
             FinalFrame.check(layout.final(p))
         self.region = read_spectral_mask(layout.matches)
-        self.check_frames(map(layout.final, self.science), self.region.shape)
+        check_frames(map(layout.final, self.science), self.region.shape)
         self.wave = check_wavelengths(cfg, self.region.shape[1])
         self.times = frame_times(cfg, self.science)
         self.shape = _transit_shape(cfg, self.times, self.science)

@@ -97,7 +97,7 @@ class TransitFit(StageRunner):
         n_chan = self.data[0]["CHANNELS"].shape[1]
         counts = partition(n_chan, comm.size)
         first = int(np.sum(counts[:comm.rank]))
-        layout = _RecordLayout(self.data, spec, cfg)
+        layout = _RecordLayout(self.data)
         mine = np.zeros(counts[comm.rank], layout.dtype)
         for k in range(counts[comm.rank]):
             channel = first + k
@@ -237,7 +237,7 @@ class _RecordLayout:
     _NAMES = 512
     _COEFS = 48
 
-    def __init__(self, data, spec, cfg):
+    def __init__(self, data):
         self.n_visits = len(data)
         self.n_frames = max(len(d["TIME"]) for d in data)
         v, f = self.n_visits, self.n_frames
