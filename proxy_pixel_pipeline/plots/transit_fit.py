@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.transit_products import read_depths, read_samples, read_transit_fit
-from ..science.transit_fit import red_noise
+from ..science.transit_fit import find_orbits, red_noise
 from .drawing import XLABEL, new_figure
 from .inputs import FigureSpec
 
@@ -63,8 +63,8 @@ def plot_visits(config, out_dir=None) -> Path:
 
     One panel per visit: the light curve (normalised by stage 6; frames left
     out of the fit hollow), the fitted model (systematics times transit,
-    line), the systematics alone (dashed), the orbit windows (shaded
-    alternately), against hours from the visit's fitted mid-transit time.
+    line), the systematics alone (dashed), the orbit windows (``orbit_gap``, as
+    stage 6 finds them; shaded alternately), against hours from the visit's fitted mid-transit time.
     """
     run = VISITS.open(config, out_dir=out_dir)
     visits, detrended = read_transit_fit(run.paths["transit_fit"])
@@ -74,12 +74,14 @@ def plot_visits(config, out_dir=None) -> Path:
     for ax, (name, table) in zip(axes, detrended.items()):
         w = _white(table)
         hours = (w["TIME"] - t0s[name]) * 24.0
-        _orbit_windows(ax, hours)
+        orbit = find_orbits(w["TIME"], run.cfg.orbit_gap).number   # stage 6's windows
+        _orbit_windows(ax, hours, orbit)
         used = w["USED"]
         ax.plot(hours[used], w["FLUX"][used], "o", color=_COLOURS[0], ms=4, label="white light")
         ax.plot(hours[~used], w["FLUX"][~used], "o", mfc="none", color=_COLOURS[0], ms=4,
                 label="left out of the fit" if (~used).any() else None)
-        x, model, sys = _broken_at_gaps(hours, w["SYSTEMATICS"] * w["TRANSIT"], w["SYSTEMATICS"])
+        x, model, sys = _broken_at_gaps(hours, orbit, w["SYSTEMATICS"] * w["TRANSIT"],
+                                        w["SYSTEMATICS"])
         ax.plot(x, model, "-", color="k", lw=1.1, label="systematics x transit")
         ax.plot(x, sys, "--", color=_COLOURS[1], lw=1, label="systematics")
         ax.set_ylabel("flux")
@@ -89,27 +91,21 @@ def plot_visits(config, out_dir=None) -> Path:
     return run.save(fig)
 
 
-def _broken_at_gaps(hours, *series):
-    """``hours`` and ``series`` in time order with a NaN between orbit windows, so that a
-    line is not drawn across the gaps."""
+def _broken_at_gaps(hours, orbit, *series):
+    """``hours`` and ``series`` in time order with a NaN between orbit windows (``orbit``,
+    each frame's window), so that a line is not drawn across the gaps."""
     order = np.argsort(hours)
-    x = hours[order]
-    gaps = np.diff(x)
-    cut = np.flatnonzero(gaps > 3 * np.median(gaps)) + 1 if len(x) > 2 else np.array([], int)
-    return (np.insert(x, cut, np.nan),
+    cut = np.flatnonzero(np.diff(orbit[order]) != 0) + 1
+    return (np.insert(hours[order], cut, np.nan),
             *(np.insert(np.asarray(y, float)[order], cut, np.nan) for y in series))
 
 
-def _orbit_windows(ax, hours):
-    """Shade consecutive runs of frames separated by gaps (the orbit windows)."""
-    order = np.sort(hours)
-    if len(order) < 2:
-        return
-    gaps = np.diff(order)
-    cut = np.flatnonzero(gaps > 3 * np.median(gaps))
-    starts, stops = np.r_[0, cut + 1], np.r_[cut, len(order) - 1]
-    for k, (a, b) in enumerate(zip(starts, stops)):
-        ax.axvspan(order[a], order[b], color="0.93" if k % 2 == 0 else "0.87", zorder=0, lw=0)
+def _orbit_windows(ax, hours, orbit):
+    """Shade each orbit window (``orbit``, each frame's window), alternately."""
+    for k, number in enumerate(np.unique(orbit[orbit >= 0])):
+        inside = hours[orbit == number]
+        ax.axvspan(inside.min(), inside.max(), color="0.93" if k % 2 == 0 else "0.87",
+                   zorder=0, lw=0)
 
 
 @DETRENDED.draws
