@@ -20,7 +20,7 @@ from ..runtime import registry
 from .fitsio import read_image, read_table
 from .profile_fits import ProfileFits
 
-__all__ = ["read_matches", "read_spectral_mask", "read_profile_fits", "profile_fits_hdu",
+__all__ = ["read_matches", "read_spectral_mask", "read_dark_median", "read_profile_fits", "profile_fits_hdu",
            "FinalFrame", "Spectrum", "read_light_curves", "light_curve_hdus"]
 
 
@@ -51,6 +51,26 @@ def read_spectral_mask(path):
             raise PipelineError(f"{path}: no SPECMASK extension; rerun "
                                 f"{registry.stage_of_output('matches').script}")
         return hdul["SPECMASK"].data.astype(bool)
+
+
+def read_dark_median(path):
+    """Stage 1's dark median (``DARKMED``, ADU) and the pixels a smooth fit may use.
+
+    Returns
+    -------
+    median : ndarray of float, shape (rows, columns)
+        Each pixel's median over the darks, ADU.
+    usable : ndarray of bool, shape (rows, columns)
+        Non-spectral pixels that are not hot, under-sampled, constant or
+        excluded (``SPECMASK`` and ``PIXFLAGS``).
+    """
+    with fits.open(path) as hdul:
+        if "DARKMED" not in hdul:
+            raise PipelineError(f"{path}: no DARKMED extension (written since issue 20); rerun "
+                                f"{registry.stage_of_output('matches').script}")
+        median = hdul["DARKMED"].data.astype(float)
+        usable = (hdul["SPECMASK"].data == 0) & (hdul["PIXFLAGS"].data == 0)
+    return median, usable
 
 
 def read_profile_fits(path, extname="FITS") -> ProfileFits:

@@ -112,7 +112,8 @@ STAGES = (
     Stage(1, "1_Proxy_Matches.py", "proxy matches", f"{_PKG}.matches:ProxyMatches",
           inputs=(), raw=("darks", "spectral_mask", "pixel_lists"),
           outputs=(Output("matches", "proxy_matches.fits", False,
-                          "match table (MATCHES), pixel flags (PIXFLAGS), spectral mask (SPECMASK)"),
+                          "match table (MATCHES), pixel flags (PIXFLAGS), spectral mask (SPECMASK), "
+                          "dark median (DARKMED)"),
                    Output("checkpoints", ".checkpoints/proxy_matches", False,
                           "finished blocks of an interrupted run (removed when done)"))),
     Stage(2, "2_Frames.py", "background and final frames", f"{_PKG}.final_frames:FinalFrames",

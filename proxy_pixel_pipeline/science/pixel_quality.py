@@ -30,6 +30,7 @@ class PixelFlags:
     flags: np.ndarray        # uint8, frame shape
     n_valid: np.ndarray      # int32, frame shape
     hot_threshold: float     # ADU, median dark level above which a pixel is hot
+    level: np.ndarray = None  # float32, frame shape: each pixel's median over the darks, ADU
 
     @property
     def usable(self):
@@ -86,7 +87,7 @@ def assess_pixels(darks, hot_pixel_sigma=15.0, min_valid_samples=10, strip=32) -
     flags[level > threshold] |= PixelFlag.HOT.value
     flags[n_valid < min_valid_samples] |= PixelFlag.FEW_SAMPLES.value
     flags[(spread == 0) & (n_valid >= 2)] |= PixelFlag.CONSTANT.value
-    return PixelFlags(flags, n_valid, threshold)
+    return PixelFlags(flags, n_valid, threshold, level.astype(np.float32))
 
 
 def centre_frames(darks) -> np.ndarray:

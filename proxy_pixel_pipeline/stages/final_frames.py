@@ -11,6 +11,12 @@ Before any frame is made, rank 0 reads every proxy's values over all science
 frames and finds the values hit by a cosmic ray (:func:`..frames.proxy_hits`);
 those are dropped from that frame's background, and the background file's
 ``PROXYHIT`` extension counts, per spectral pixel, the proxies dropped.
+
+With ``scattered_light_order`` > 0 each frame's smooth excess over the darks'
+median is fitted to its non-spectral pixels and each spectral pixel's
+background corrected by that field's difference between it and its proxies
+(:mod:`..science.scattered_light`); the fit's gradients and temperature slope
+go into the background file's header (``SLGRADX``, ``SLGRADY``, ``SLTSLOPE``).
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ import numpy as np
 from astropy.io import fits
 
 from ..io.fitsio import check_frames, header_values, read_image
-from ..io.products import read_matches
+from ..io.products import read_dark_median, read_matches
 from ..runtime.parallel import bcast_array
 from ..science.background import background_frame, final_frame, proxy_hits
+from ..science.scattered_light import fit_excess, proxy_correction
 from .base import FrameStage
 
 __all__ = ["FinalFrames"]
@@ -40,7 +47,7 @@ class FinalFrames(FrameStage):
 
     def prepare(self):
         cfg, comm, log = self.cfg, self.comm, self.log
-        spectral = proxy = offsets = n_darks = level_bias = shape = None
+        spectral = proxy = offsets = n_darks = level_bias = shape = dark_median = usable = None
         self.proxy_flat = self.hit_pixels = None                      # rank 0 only
         if self.rank0:
             spectral, proxy, table = read_matches(self.layout.matches)
@@ -60,12 +67,18 @@ class FinalFrames(FrameStage):
             self.proxy_flat = np.where(has, np.ravel_multi_index(
                 (np.where(has, proxy[..., 0], 0), np.where(has, proxy[..., 1], 0)), shape), -1)
             self.hit_pixels = _find_proxy_hits(cfg, self.science, self.proxy_flat, table, log)
+            if cfg.scattered_light_order > 0:
+                dark_median, usable = read_dark_median(self.layout.matches)
         self.spectral = bcast_array(comm, spectral)
         self.proxy = bcast_array(comm, proxy)
         self.offsets = bcast_array(comm, offsets) if cfg.proxy_offset else None
         self.n_darks = bcast_array(comm, n_darks)
         self.level_bias = bcast_array(comm, level_bias)
         self.shape = comm.bcast(shape)
+        self.dark_median = self.excess_usable = None
+        if cfg.scattered_light_order > 0:
+            self.dark_median = bcast_array(comm, dark_median)
+            self.excess_usable = bcast_array(comm, usable)
         # A pixel is never quieter than its read noise plus rounding to integer ADU.
         self.noise_floor = float(np.hypot(cfg.read_noise / cfg.gain, np.sqrt(1 / 12)))
         # One proxy has no spread to measure: no error frame to compute, gather or write.
@@ -82,19 +95,42 @@ class FinalFrames(FrameStage):
     def process_frames(self, stack):
         names = ("background", "final") + (("error",) if self.with_error else ())
         out = {name: np.empty(stack.shape, np.float32) for name in names}
+        out["excess"] = np.full((len(stack), 4), np.nan)    # gradients x, y, slope, pixels fitted
         for k, science in enumerate(stack):
             out["background"][k], error = background_frame(
                 science, self.spectral, self.proxy, self.cfg.proxy_combine, self.offsets,
                 self.n_darks, self.level_bias, self.noise_floor,
                 clip_sigma=self.cfg.proxy_clip_sigma)
+            if self.dark_median is not None:
+                out["excess"][k] = self._correct_excess(science, out["background"][k])
             if self.with_error:
                 out["error"][k] = error
             out["final"][k] = final_frame(science, out["background"][k])
         return out
 
+    def _correct_excess(self, science, background):
+        """Correct one frame's background in place for its smooth excess over the darks."""
+        field = fit_excess(science, self.dark_median, self.excess_usable,
+                           self.cfg.scattered_light_order)
+        if field is None:
+            return np.nan, np.nan, np.nan, 0
+        sy, sx = self.spectral[:, 0], self.spectral[:, 1]
+        py, px = self.proxy[..., 0], self.proxy[..., 1]
+        has = py >= 0
+        valid = has & np.isfinite(science[np.where(has, py, 0), np.where(has, px, 0)])
+        background[sy, sx] += proxy_correction(field, self.spectral, self.proxy, valid,
+                                               self.dark_median)
+        return (*field.gradients, field.temperature_slope, field.n_used)
+
     def write_frame(self, i, out):
         src = self.science[i]
         header = self.observation_header(src)
+        gx, gy, slope, n_fit = out["excess"]
+        if n_fit > 0:
+            header["SLGRADX"] = (round(float(gx), 4), "[adu] excess over darks, first to last column")
+            header["SLGRADY"] = (round(float(gy), 4), "[adu] excess over darks, first to last row")
+            header["SLTSLOPE"] = (round(float(slope), 6), "excess over darks per adu of dark level")
+            header["SLNFIT"] = (int(n_fit), "pixels fitted for the excess over darks")
         ext = []
         if self.with_error:
             ext = [fits.ImageHDU(out["error"], name="BKG_ERR")]

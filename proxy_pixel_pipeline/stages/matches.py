@@ -253,9 +253,12 @@ def _write(cfg, layout, prep, result):
     flags_hdu = fits.ImageHDU(prep["quality"].flags, name="PIXFLAGS")
     flags_hdu.header["FLAGDOC"] = flagdoc(PixelFlag, [f for f in PixelFlag if f != PixelFlag.NO_PROXY])
     mask_hdu = fits.ImageHDU(prep["mask"].astype(np.uint8), name="SPECMASK")
+    median_hdu = fits.ImageHDU(prep["quality"].level, name="DARKMED")
+    median_hdu.header["BUNIT"] = "adu"
+    median_hdu.header["COMMENT"] = "each pixel's median over the darks (stage 2's scattered-light fit)"
     raw = raw_files(cfg, 1)      # as read: darks, mask, pixel lists
     write_fits(layout.matches, None, provenance=cfg.provenance(1), inputs=raw, raw_inputs=raw,
-               header=hdr, extensions=[table_hdu, flags_hdu, mask_hdu])
+               header=hdr, extensions=[table_hdu, flags_hdu, mask_hdu, median_hdu])
     log.info("wrote %s: %d of %d spectral pixels matched (%d excluded)",
              layout.matches, matched, n, n - matched)
 
