@@ -25,6 +25,10 @@ class PixelFlag(enum.IntFlag):
         A usable spectral pixel for which no candidate qualified.
     EXCLUDED (16)
         Listed in ``exclude_pixels`` (the original code's excluded pixels).
+    NEAR_MASK (32)
+        A non-spectral pixel within ``candidate_margin`` pixels of the
+        spectral mask: a smeared trace's starlight reaches it in some science
+        frames, so it serves as no proxy.
     """
 
     HOT = 1
@@ -32,6 +36,7 @@ class PixelFlag(enum.IntFlag):
     CONSTANT = 4
     NO_PROXY = 8
     EXCLUDED = 16
+    NEAR_MASK = 32
 
 
 class FitFlag(enum.IntFlag):

@@ -69,7 +69,7 @@ def test_match_tables_and_frames_identical_to_the_code_before(tmp_path, extra):
     # Stages 1-2; the proxy-hit check that stage 2 gained later (issue 11) is off, as before.
     old = _run(old_code, data, text, OLD_STAGES[:2])
     # The scattered-light correction that stage 2 gained with issue 20 is off, as before.
-    new = _run(ROOT, new_data, text + "proxy_hit_sigma: 0\nscattered_light_order: 0\n",
+    new = _run(ROOT, new_data, text + "proxy_hit_sigma: 0\nscattered_light_order: 0\ncandidate_margin: 0\n",
                [s.script for s in registry.STAGES[:2]])
 
     for ext in ("MATCHES", "PIXFLAGS", "SPECMASK"):
@@ -120,7 +120,7 @@ def test_every_product_of_the_demo_identical_to_the_code_before_the_stage_base(t
         (new_data / name).symlink_to(data / name)
     scripts = [s.script for s in registry.STAGES if s.number <= 6]
     old = _run(old_code, data, text, scripts)
-    new = _run(ROOT, new_data, text + "scattered_light_order: 0\n", scripts)
+    new = _run(ROOT, new_data, text + "scattered_light_order: 0\ncandidate_margin: 0\n", scripts)
     science = sorted((data / "science").iterdir())
     compared = 0
     for stage in registry.STAGES[:6]:

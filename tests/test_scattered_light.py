@@ -119,3 +119,23 @@ def test_stage2_follows_scattered_light_that_the_proxies_do_not_see(scattered):
     header = fits.getheader(Layout(on.output_dir).background(on.science_paths()[0]))
     assert {"SLGRADX", "SLGRADY", "SLTSLOPE", "SLNFIT"} <= set(header)
     assert "SLGRADX" not in fits.getheader(Layout(off.output_dir).background(off.science_paths()[0]))
+
+
+def test_candidates_near_the_mask_serve_as_no_proxy(scattered):
+    folder, on, _ = scattered
+    from scipy.ndimage import distance_transform_edt
+
+    from proxy_pixel_pipeline.flags import PixelFlag
+    from proxy_pixel_pipeline.io.products import read_matches
+
+    layout = Layout(on.output_dir)
+    spectral, proxy, _ = read_matches(layout.matches)
+    mask = on.pixel_list("spectral_mask")
+    distance = distance_transform_edt(~mask)
+    has = proxy[..., 0] >= 0
+    assert has.any()
+    assert distance[proxy[..., 0][has], proxy[..., 1][has]].min() > on.candidate_margin
+    flags = fits.getdata(layout.matches, "PIXFLAGS")
+    near = (flags & PixelFlag.NEAR_MASK) != 0
+    assert np.array_equal(near, ~mask & (distance <= on.candidate_margin))
+    assert fits.getheader(layout.matches)["NNEARMSK"] == near.sum() > 0

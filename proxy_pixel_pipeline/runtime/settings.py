@@ -114,6 +114,13 @@ SETTINGS = (
             "optional FITS mask or CSV of tags (as spectral_mask): only these non-spectral "
             "pixels may serve as proxies (the original code's candidate list); null = all",
             _IN, nullable=True),
+    Setting("candidate_margin", "float", 6.0, (1,),
+            "pixels: non-spectral pixels this close to the spectral mask serve as no proxy "
+            "(flag NEAR_MASK): a trace smeared by pointing jitter spills starlight on them in "
+            "some frames, and the backgrounds of the pixels they serve rise with it. wasp189b "
+            "seed 5: white-light background error 13 500 ADU per frame at 0, 6900 at 3, 5450 at "
+            "6, in-trace residual 1.04x the oracle at all three (docs/unbiased_fluxes.md); "
+            "0 = every non-spectral pixel (the seed's method)", _IN, low=0.0),
     Setting("exclude_pixels", "path", None, (1,),
             "optional FITS mask or CSV of tags: pixels excluded on both sides (no proxy for a "
             "spectral one, never a proxy; flag EXCLUDED), as the original's hot/lost-pixel list",

@@ -90,6 +90,28 @@ def assess_pixels(darks, hot_pixel_sigma=15.0, min_valid_samples=10, strip=32) -
     return PixelFlags(flags, n_valid, threshold, level.astype(np.float32))
 
 
+def near_mask(mask, margin):
+    """Non-spectral pixels within ``margin`` pixels (Euclidean, centre to centre) of the mask.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (rows, columns)
+        The spectral mask.
+    margin : float
+        Pixels, typ. a few: how far a smeared trace's wings reach beyond the
+        mask; 0 = none.
+
+    Returns
+    -------
+    ndarray of bool, shape (rows, columns)
+    """
+    if margin <= 0 or not mask.any():
+        return np.zeros(mask.shape, bool)
+    from scipy.ndimage import distance_transform_edt
+
+    return ~mask & (distance_transform_edt(~mask) <= margin)
+
+
 def centre_frames(darks) -> np.ndarray:
     """Subtract each dark frame's median level, in place; returns ``darks``.
 

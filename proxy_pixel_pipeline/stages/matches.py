@@ -26,7 +26,7 @@ from ..io.pixel_lists import read_mask, read_pixels
 from ..science.matching import CandidateSet, MatchResult, estimate_work, kernel_threads, match_block
 from ..runtime.parallel import (bcast_array, gather_rows, limit_blas_threads, partition, scatter_rows,
                         threads_per_rank)
-from ..science.pixel_quality import assess_pixels, centre_frames
+from ..science.pixel_quality import assess_pixels, centre_frames, near_mask
 from ..runtime.lineage import raw_files
 from ..runtime.staging import refuse_overwrite
 from .base import StageRunner
@@ -50,6 +50,7 @@ def _prepare(cfg):
     if cfg.exclude_pixels is not None:       # the original's excluded pixels: both sides
         excluded = read_pixels(cfg.exclude_pixels, darks.shape[1:])
         quality.flags[excluded] |= PixelFlag.EXCLUDED.value
+    quality.flags[near_mask(mask, cfg.candidate_margin)] |= PixelFlag.NEAR_MASK.value
     usable = quality.usable
     allowed = ~mask
     if cfg.candidate_pixels is not None:     # the original's candidate list
@@ -244,6 +245,8 @@ def _write(cfg, layout, prep, result):
     hdr["NEXCL"] = (counts["excluded"], "spectral pixels excluded: in exclude_pixels")
     hdr["NNOPROXY"] = (int(np.count_nonzero(flags & PixelFlag.NO_PROXY)), "spectral pixels: no candidate")
     hdr["PROXYK"] = (k, "proxies per spectral pixel")
+    hdr["NNEARMSK"] = (int(np.count_nonzero(prep["quality"].flags & PixelFlag.NEAR_MASK)),
+                       "candidates left out: within candidate_margin of mask")
     temps = header_values(prep["dark_paths"], cfg.ccdtemp_key)
     if np.isfinite(temps).any():     # lets stage 2 warn about science frames beyond them
         hdr["DTEMPMIN"] = (float(np.nanmin(temps)), f"[degC] coldest dark's {cfg.ccdtemp_key}")
