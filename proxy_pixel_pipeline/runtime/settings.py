@@ -292,11 +292,14 @@ SETTINGS = (
     Setting("systematics_visit_order", "int", 1, (7,),
             "degree of a polynomial in time over each visit (slow drift); 0 = none", _S7,
             low=0, high=3),
-    Setting("systematics_offset_order", "int", 1, (7,),
-            "terms in the trace's measured offset (pointing): 0 none, 1 linear, 2 + quadratic",
+    Setting("systematics_offset_order", "int", 2, (7,),
+            "terms in the trace's measured offset (pointing): 0 none, 1 linear, 2 + quadratic "
+            "(light lost at a slit edge grows with the square of the offset)",
             _S7, low=0, high=2),
-    Setting("systematics_width_order", "int", 1, (7,),
-            "terms in the trace's measured width (jitter smear): 0 none, 1 linear, 2 + quadratic",
+    Setting("systematics_width_order", "int", 2, (7,),
+            "terms in the trace's measured width (jitter smear): 0 none, 1 linear, 2 + quadratic "
+            "(slit loss grows with the smear's variance: on wasp189b seed 5 the white fit's "
+            "reduced chi2 8.7 -> 3.7 and BIC 494 -> 231 from linear to quadratic terms)",
             _S7, low=0, high=2),
     Setting("systematics_temperature_order", "int", 0, (7,),
             "terms in the CCD temperature: 0 none, 1 linear, 2 + quadratic", _S7, low=0, high=2),
