@@ -4,7 +4,8 @@ Reproduces the seed's *Original_Science_Image_Pre_Infill_Combined*,
 *Dark_Frame_Combined*, *Recreated_Back_Combined* and
 *Final_Frame_Before_Infill_Combined* as the four panels of one figure
 (``frames_science_dark_background_final.png``, :func:`plot_frames`): Science,
-Dark, Background and Final Frame (before infill) of one frame.
+Dark, Background and Final Frame (before infill) of one frame; and each frame's fitted
+excess over the darks (``background_excess.png``, :func:`plot_background_excess`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ..io.fitsio import header_values, read_image
 from .drawing import XLABEL, figure_rows, show, trace_rows
 from .inputs import FigureSpec, spectral_mask
 
-__all__ = ["FRAMES", "plot_frames"]
+__all__ = ["FRAMES", "plot_frames", "EXCESS", "plot_background_excess"]
 
 FRAMES = FigureSpec("frames_science_dark_background_final.png",
                     needs=("background", "final_no_infill"))
@@ -78,4 +79,57 @@ def plot_frames(config, frame_index=None, out_dir=None) -> Path:
     for ax, (image, title) in zip(axes, images):
         show(ax, image, title, rows=(lo, hi))
     axes[-1].set_xlabel(XLABEL)
+    return run.save(fig)
+
+
+EXCESS = FigureSpec("background_excess.png", needs=("background",))
+
+
+@EXCESS.draws
+def plot_background_excess(config, out_dir=None) -> Path:
+    """Each science frame's fitted excess over the darks (stage 2, ``scattered_light_order``).
+
+    Two panels over the frames' times: the excess field's change from the
+    first to the last column and from the first to the last row (``SLGRADX``,
+    ``SLGRADY``, ADU: scattered light that changes across the frame, which the
+    proxies would otherwise carry into the background), and its slope in the
+    dark level (``SLTSLOPE``: the frame's dark current over the darks' minus
+    one) against the CCD temperature.  No seed figure; new with issue 20.
+
+    Parameters
+    ----------
+    config : Config or str or Path
+    out_dir : str or Path, optional
+
+    Returns
+    -------
+    Path
+        ``background_excess.png``; frames without the fit (order 0) are left out.
+    """
+    from .drawing import new_figure
+
+    run = EXCESS.open(config, None, out_dir)
+    cfg = run.cfg
+    paths = [run.layout.background(p) for p in cfg.science_paths()]
+    gx, gy, slope = (header_values(paths, key) for key in ("SLGRADX", "SLGRADY", "SLTSLOPE"))
+    times = header_values(paths, cfg.time_key)
+    temps = header_values(paths, cfg.ccdtemp_key)
+    t = (times - np.nanmin(times)) * 24.0 if np.isfinite(times).any() else np.arange(len(paths))
+    fig = new_figure((12.0, 4.2))
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    left.plot(t, gx, "o-", ms=3, lw=0.8, label="first to last column (SLGRADX)")
+    left.plot(t, gy, "s-", ms=3, lw=0.8, label="first to last row (SLGRADY)")
+    left.axhline(0.0, color="0.6", lw=0.6)
+    left.set_xlabel("hours since the first frame" if np.isfinite(times).any() else "frame")
+    left.set_ylabel("change of the excess across the frame [ADU]")
+    left.set_title("scattered light the darks do not hold")
+    left.legend(fontsize=8)
+    right.plot(temps, slope, "o", ms=3)
+    right.axhline(0.0, color="0.6", lw=0.6)
+    right.set_xlabel(f"CCD temperature ({cfg.ccdtemp_key}) [C]")
+    right.set_ylabel("excess per ADU of dark level (SLTSLOPE)")
+    right.set_title("dark current over the darks' median - 1")
+    if not np.isfinite(gx).any():
+        left.text(0.5, 0.5, "no excess fit (scattered_light_order: 0)", ha="center",
+                  transform=left.transAxes)
     return run.save(fig)
