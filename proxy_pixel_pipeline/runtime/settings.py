@@ -141,6 +141,14 @@ SETTINGS = (
             "noise floor instead of 1.33x for K = 1 on held-out demo data; docs/proxy_count.md). "
             "1 = the seed's single proxy (with proxy_combine: median, proxy_offset: false)",
             _S1, low=1),
+    Setting("proxy_cross_fit", "bool", True, (1,),
+            "K > 1: the darks split into two interleaved halves (even and odd in file order); "
+            "K/2 proxies chosen on one, their offsets, std and sample counts measured on the "
+            "other, K/2 the other way round (K columns; an odd K gives the even darks one "
+            "more), so no offset shares the noise it was chosen on: stage 2's mean background "
+            "error XFIT_NUMBERS; fewer than 2 x min_valid_samples darks: plain matching, with "
+            "a warning.  K = 1 (the seed's single proxy) is never cross-fitted; "
+            "docs/unbiased_fluxes.md", _S1),
     Setting("block_size", "int", 512, (),
             "spectral pixels per block (unit of work, MPI balance and checkpoints)", _S1, low=1),
     Setting("candidate_chunk", "int", 4096, (),
