@@ -96,8 +96,8 @@ def test_cross_fitted_proxies_give_an_unbiased_background_where_levels_are_skewe
     # sqrt(20) of its noise), 0.004 over 6000 pixels; the proxies' science values, shared
     # by many pixels (the few bright candidates serve most), about as much over 40 frames.
     # Proxies and offsets from the same darks are biased by several times that (measured
-    # -0.035, of which the offsets -0.025: the selection favours candidates fainter than
-    # their pixel); cross-fitted, -0.010 (offsets -0.002, the 3-sigma clip -0.008).
+    # -0.031, of which the offsets -0.025: the selection favours candidates fainter than
+    # their pixel); cross-fitted, -0.008 (offsets -0.002, the proxies' clipped mean -0.006).
     assert abs(errors[True]) < 0.02, errors
     assert errors[False] < -0.02 and abs(errors[True]) < abs(errors[False]) / 2, errors
 
