@@ -7,8 +7,10 @@ import pytest
 
 from proxy_pixel_pipeline.science.background import CLIP_SIGMA, combine_proxies
 from proxy_pixel_pipeline.science.crossfit import (cross_fit_block, dark_halves, half_statistics,
-                                                 offset_scale, offset_temperature_coefficient)
-from proxy_pixel_pipeline.science.matching import CandidateSet, match_block, pair_statistics
+                                                 offset_scale, offset_temperature_coefficient,
+                                                 offset_temperature_sums, proxies_first)
+from proxy_pixel_pipeline.science.matching import (CandidateSet, MatchResult, match_block,
+                                                   pair_statistics)
 
 GAIN, READ = 1.5, 3.5
 MATCH = dict(method="median", proxy_count=16, median_candidates=10, min_samples=5)
@@ -101,3 +103,36 @@ def test_offset_temperature_coefficient_recovers_the_doubling_temperature():
     beta = offset_temperature_coefficient(spec, sets, out, temps, halves)
     assert beta == pytest.approx(np.log(2) / 6.5, rel=0.15)
     assert offset_scale(beta, [np.nan, 1.0], 0.0).tolist() == [1.0, 1.0 + beta]
+
+
+def test_uneven_halves_and_the_choosing_medians_as_instrument():
+    """Stage 1's way: ceil(K/2) chosen on half A, floor(K/2) on B, the instrument taken from
+    the choosing halves' own matches instead of being recomputed."""
+    spec, cand, *_ = _skewed_set(n_spec=300, n_cand=3000, n_darks=21, seed=4)
+    temps = _skewed_set.temperatures
+    halves = dark_halves(21)
+    sets = [CandidateSet(np.ascontiguousarray(cand[:, h])) for h in halves]
+    chosen = {}
+
+    def choose(s, h):
+        chosen[h] = match_block(s, sets[h], **dict(MATCH, proxy_count=(3, 2)[h]))
+        return chosen[h]
+    out = cross_fit_block(spec, choose, sets, halves, 5)
+    assert out.index.shape == (300, 5)
+    assert np.array_equal(out.index[:, :3] >= 0, chosen[0].index >= 0)
+    assert (out.n_samples[:, :3][out.index[:, :3] >= 0] == 10).all()      # odd darks: 10
+    assert (out.n_samples[:, 3:][out.index[:, 3:] >= 0] == 11).all()      # even darks: 11
+    given = offset_temperature_sums(spec, sets, out, temps, halves, split=3,
+                                    instrument=np.hstack([chosen[0].median, chosen[1].median]))
+    assert np.allclose(given, offset_temperature_sums(spec, sets, out, temps, halves, split=3),
+                       rtol=1e-9)
+
+
+def test_proxies_first_closes_the_gaps_in_order():
+    index = np.array([[-1, 4, -1, 7], [2, 3, 5, 6], [-1, -1, -1, -1]])
+    score = np.where(index >= 0, index / 10.0, np.nan)
+    out = proxies_first(MatchResult(index, score, score + 1, score + 2,
+                                    np.where(index >= 0, index, 0).astype(np.int32)))
+    assert out.index.tolist() == [[4, 7, -1, -1], [2, 3, 5, 6], [-1, -1, -1, -1]]
+    assert np.allclose(out.median[0, :2], [1.4, 1.7]) and np.isnan(out.std[0, 2:]).all()
+    assert out.n_samples[0].tolist() == [4, 7, 0, 0]

@@ -86,7 +86,10 @@ def test_candidate_and_exclude_lists_restrict_both_sides(twin_dataset):
     candidates = ~mask
     candidates[tuple(twins[30])] = False
     write_image(folder / "candidates.fits", candidates.astype(np.uint8))
-    config = write_config(folder, exclude_pixels="exclude.csv", candidate_pixels="candidates.fits")
+    # One proxy, the planted twin (with K > 1 cross-fitted on 2 x 12 darks, a twin with 9
+    # common valid darks in one half has no offset measured there and is not chosen).
+    config = write_config(folder, exclude_pixels="exclude.csv", candidate_pixels="candidates.fits",
+                          **twin_dataset["settings"])
     run_script("1_Proxy_Matches.py", "--config", config)
     with fits.open(folder / "output" / "proxy_matches.fits") as hdul:
         table, flags = hdul["MATCHES"].data, hdul["PIXFLAGS"].data

@@ -1,7 +1,10 @@
 """Restructurings changed no science: the code before them, from git, gives the same products.
 
 Issue 15 (registry and settings declarations): stages 1-2 on the tiny preset.  The layered
-package and the stage base (issue 18): every product of stages 1-6 on the demo preset.
+package and the stage base (issue 18): every product of stages 1-6 on the demo preset.  The
+science changed since on purpose runs with the settings that restore the code before's
+(``proxy_cross_fit: false``, ``proxy_clip_sigma: 3.0``, ``extract_profile: fit``), so that
+the rest stays a byte-identity check.
 
 The code before is taken from git (``BEFORE``); without the repository's history the test
 is skipped.
@@ -66,10 +69,10 @@ def test_match_tables_and_frames_identical_to_the_code_before(tmp_path, extra):
     new_data.mkdir()
     for name in ("darks", "science", "spectral_mask.fits"):
         (new_data / name).symlink_to(data / name)
-    # Stages 1-2; the proxy-hit check that stage 2 gained later (issue 11) is off, as before.
+    # Stages 1-2; the proxy-hit check that stage 2 gained later (issue 11) is off, as before,
+    # and so are the cross-fitted proxies (K > 1) and the 4-sigma clip of issue 20.
     old = _run(old_code, data, text, OLD_STAGES[:2])
-    # The scattered-light correction that stage 2 gained with issue 20 is off, as before.
-    new = _run(ROOT, new_data, text + "proxy_hit_sigma: 0\nscattered_light_order: 0\ncandidate_margin: 0\n",
+    new = _run(ROOT, new_data, text + "proxy_hit_sigma: 0\n" + _BEFORE_ISSUE_20,
                [s.script for s in registry.STAGES[:2]])
 
     for ext in ("MATCHES", "PIXFLAGS", "SPECMASK"):
@@ -93,6 +96,11 @@ def test_match_tables_and_frames_identical_to_the_code_before(tmp_path, extra):
                     np.testing.assert_array_equal(ha.data, hb.data, err_msg=f"{product} {ha.name}")
 
 
+#: Since issue 20 stage 1 cross-fits K > 1 proxies on two halves of the darks and stage 2
+#: clips their values at 4 sigma: by design not the code before's; these settings restore it.
+_BEFORE_ISSUE_20 = (
+    "proxy_cross_fit: false\nproxy_clip_sigma: 3.0\nscattered_light_order: 0\ncandidate_margin: 0\n")
+
 #: Cards that say who wrote a file and when, not what it holds.
 _PROVENANCE = ("DATE", "RUNID", "CFGHASH", "CHECKSUM", "DATASUM", "HISTORY", "INPUT", "PARENT",
                "INPUTSUM")
@@ -112,7 +120,6 @@ def test_every_product_of_the_demo_identical_to_the_code_before_the_stage_base(t
     # Stage 6's template profile keeps never-usable pixels' share since issue 20 (and the
     # default profile follows each frame): by design not the code before's; its per-frame
     # stage-4 model profile (fit) is the same in both.
-    # Stage 2's scattered-light correction (issue 20) is off: the code before had none.
     text = yaml.safe_dump(settings) + "extract_profile: fit\n"
     new_data = tmp_path / "new"
     new_data.mkdir()
@@ -120,7 +127,7 @@ def test_every_product_of_the_demo_identical_to_the_code_before_the_stage_base(t
         (new_data / name).symlink_to(data / name)
     scripts = [s.script for s in registry.STAGES if s.number <= 6]
     old = _run(old_code, data, text, scripts)
-    new = _run(ROOT, new_data, text + "scattered_light_order: 0\ncandidate_margin: 0\n", scripts)
+    new = _run(ROOT, new_data, text + _BEFORE_ISSUE_20, scripts)
     science = sorted((data / "science").iterdir())
     compared = 0
     for stage in registry.STAGES[:6]:

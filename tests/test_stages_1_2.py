@@ -79,16 +79,26 @@ def test_stage2_refuses_matches_made_from_darks_replaced_since(twin_dataset):
     run_script("2_Frames.py", "--config", twin_dataset["config"])
 
 
-@pytest.mark.parametrize("k", [1, 4])
+@pytest.mark.parametrize("k", [1, 4, 5])
 def test_one_and_two_ranks_give_identical_matches(tmp_path, k):
     data = make_twin_dataset(tmp_path, shape=(24, 48))
-    tables = []
+    for i, dark in enumerate(sorted((data["folder"] / "darks").glob("*.fits"))):
+        fits.setval(dark, "CCDTEMP", value=round(-5 + 1.5 * np.sin(i), 3))   # for OFFTCOEF
+    tables, headers = [], []
     for ranks in (None, 2):
         # A small block size makes several uneven blocks per rank.
         layout = run_stage1(data, ranks=ranks, block_size=17, proxy_count=k)
         tables.append(fits.getdata(layout.matches, "MATCHES"))
+        headers.append(fits.getheader(layout.matches))
     for name in tables[0].names:
-        np.testing.assert_array_equal(tables[0][name], tables[1][name], err_msg=name)
+        assert tables[0][name].tobytes() == tables[1][name].tobytes(), name
+    # K > 1 is cross-fitted (24 darks: two halves of 12 >= min_valid_samples), and the
+    # offsets' temperature coefficient is summed in block order on any number of ranks.
+    assert headers[0]["XFIT"] == headers[1]["XFIT"] == (k > 1)
+    assert headers[0]["TDARKMED"] == headers[1]["TDARKMED"]
+    assert ("OFFTCOEF" in headers[0]) == ("OFFTCOEF" in headers[1]) == (k > 1)
+    if k > 1:
+        assert headers[0]["OFFTCOEF"] == headers[1]["OFFTCOEF"]
 
 
 @pytest.mark.parametrize("settings", [{}, {"proxy_count": 4, "proxy_offset": True,

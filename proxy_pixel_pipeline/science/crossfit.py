@@ -40,7 +40,12 @@ measures the offsets' relative change per degree from the darks themselves
 the error there and changed nothing on the demo data.
 
 Nothing here imports MPI; :func:`cross_fit_block` is what stage 1 runs per
-block of spectral pixels instead of one :func:`.matching.match_block`.
+block of spectral pixels instead of one :func:`.matching.match_block`
+(``proxy_cross_fit``), with K/2 proxies chosen on each half so that its
+table keeps K columns (``docs/unbiased_fluxes.md``: under scattered light that
+varies across the frame a second K/2 per half made the white light worse),
+then :func:`proxies_first`; it sums :func:`offset_temperature_sums` block by
+block for the table's header.
 """
 
 from __future__ import annotations
@@ -49,8 +54,9 @@ import numpy as np
 
 from .matching import MatchResult, pair_statistics
 
-__all__ = ["dark_halves", "half_statistics", "cross_fit_block", "offset_temperature_coefficient",
-           "offset_temperature_sums", "offset_scale", "CROSS_FIT_MIN_DARKS"]
+__all__ = ["dark_halves", "half_statistics", "cross_fit_block", "proxies_first",
+           "offset_temperature_coefficient", "offset_temperature_sums", "offset_scale",
+           "CROSS_FIT_MIN_DARKS"]
 
 #: Fewest darks for cross-fitting, as a multiple of ``min_valid_samples``: each half must
 #: hold that many.
@@ -106,7 +112,7 @@ def half_statistics(spectral, half_set, index):
 
 
 def cross_fit_block(spectral, match, sets, halves=None, min_samples=10):
-    """2K cross-fitted proxies of a block of spectral pixels.
+    """Cross-fitted proxies of a block of spectral pixels (K chosen on each half: 2K).
 
     Parameters
     ----------
@@ -114,7 +120,9 @@ def cross_fit_block(spectral, match, sets, halves=None, min_samples=10):
         The block's frame-centred dark series (NaN = missing).
     match : callable(spectral_half, h) -> MatchResult
         Chooses K proxies for the block restricted to half ``h`` (0 or 1) of
-        the darks, e.g. :func:`.matching.match_block` with ``sets[h]``.
+        the darks, e.g. :func:`.matching.match_block` with ``sets[h]`` (the
+        two halves may choose different numbers: stage 1 takes ``ceil(K/2)``
+        on half A and ``floor(K/2)`` on half B).
     sets : (CandidateSet, CandidateSet)
         The candidates over each half's darks (``CandidateSet(candidates[:, half])``,
         built once per rank; together as large as one set over all darks).
@@ -126,10 +134,11 @@ def cross_fit_block(spectral, match, sets, halves=None, min_samples=10):
 
     Returns
     -------
-    MatchResult, shape (b, 2K)
-        Columns ``0..K-1``: chosen on half A, ``median`` (the offset), ``std``
-        and ``n_samples`` measured on half B; columns ``K..2K-1`` the other
+    MatchResult, shape (b, K_A + K_B)
+        Columns ``0..K_A-1``: chosen on half A, ``median`` (the offset), ``std``
+        and ``n_samples`` measured on half B; the next ``K_B`` the other
         way round.  ``score`` is the selection score on the choosing half.
+        A proxy dropped for too few samples leaves -1 in its column.
     """
     halves = dark_halves(spectral.shape[1]) if halves is None else halves
     parts = []
@@ -146,7 +155,26 @@ def cross_fit_block(spectral, match, sets, halves=None, min_samples=10):
                          for f in ("index", "score", "median", "std", "n_samples")))
 
 
-def offset_temperature_coefficient(spectral, sets, result, temperatures, halves=None):
+def proxies_first(result):
+    """Each row's proxies moved to its first columns, in their order (the -1 columns last).
+
+    Parameters
+    ----------
+    result : MatchResult, shape (b, K)
+        E.g. from :func:`cross_fit_block`, where a proxy dropped in half A's
+        columns can leave a gap before half B's.
+
+    Returns
+    -------
+    MatchResult, shape (b, K)
+        Column 0 holds a proxy wherever the row has any, as in a plain match.
+    """
+    order = np.argsort(result.index < 0, axis=1, kind="stable")
+    return MatchResult(*(np.take_along_axis(getattr(result, f), order, axis=1)
+                         for f in ("index", "score", "median", "std", "n_samples")))
+
+
+def offset_temperature_coefficient(spectral, sets, result, temperatures, halves=None, split=None):
     """The offsets' relative change per degree of CCD temperature, from the darks.
 
     Dark current doubles every few degrees in every pixel alike, so the
@@ -174,6 +202,8 @@ def offset_temperature_coefficient(spectral, sets, result, temperatures, halves=
         left out).
     halves : (ndarray, ndarray), optional
         As given to :func:`cross_fit_block`.
+    split : int, optional
+        Columns of ``result`` chosen on half A (default: half of them).
 
     Returns
     -------
@@ -181,17 +211,24 @@ def offset_temperature_coefficient(spectral, sets, result, temperatures, halves=
         ``beta``, 1/degC (0 when it cannot be measured: no temperatures or
         no spread).
     """
-    num, den = offset_temperature_sums(spectral, sets, result, temperatures, halves)
+    num, den = offset_temperature_sums(spectral, sets, result, temperatures, halves, split)
     return num / den if den > 0 else 0.0
 
 
-def offset_temperature_sums(spectral, sets, result, temperatures, halves=None):
-    """The two sums of :func:`offset_temperature_coefficient` for one block (``num``, ``den``)."""
+def offset_temperature_sums(spectral, sets, result, temperatures, halves=None, split=None,
+                            instrument=None):
+    """The two sums of :func:`offset_temperature_coefficient` for one block (``num``, ``den``;
+    ``result`` as :func:`cross_fit_block` returns it, before :func:`proxies_first`).
+
+    ``instrument`` (optional, shaped like ``result.index``): each pair's residual median on
+    its choosing half, the ``median`` of the choosing halves' :func:`.matching.match_block`
+    results side by side, which saves recomputing them (most of the cost).
+    """
     temperatures = np.asarray(temperatures, float)
     halves = dark_halves(spectral.shape[1]) if halves is None else halves
-    k = result.index.shape[1] // 2
+    k = result.index.shape[1] // 2 if split is None else int(split)
     num = den = 0.0
-    for cols, choose, measure in ((slice(0, k), 0, 1), (slice(k, 2 * k), 1, 0)):
+    for cols, choose, measure in ((slice(0, k), 0, 1), (slice(k, None), 1, 0)):
         index = result.index[:, cols]
         t = temperatures[halves[measure]]
         rows, ranks = np.nonzero(index >= 0)
@@ -199,14 +236,17 @@ def offset_temperature_sums(spectral, sets, result, temperatures, halves=None):
             continue
         t = t - np.nanmedian(t)
         chosen = index[rows, ranks]
-        instrument = pair_statistics(np.ascontiguousarray(spectral[:, halves[choose]]),
-                                     sets[choose].series, rows, sets[choose].position[chosen])[1]
+        if instrument is None:
+            inst = pair_statistics(np.ascontiguousarray(spectral[:, halves[choose]]),
+                                   sets[choose].series, rows, sets[choose].position[chosen])[1]
+        else:
+            inst = np.asarray(instrument, float)[:, cols][rows, ranks]
         offset = result.median[:, cols][rows, ranks]
         measured = sets[measure].series[sets[measure].position[chosen]].astype(float)
         resid = np.asarray(spectral, float)[rows][:, halves[measure]] - measured - offset[:, None]
-        ok = np.isfinite(resid) & np.isfinite(t)[None, :] & np.isfinite(instrument)[:, None] \
+        ok = np.isfinite(resid) & np.isfinite(t)[None, :] & np.isfinite(inst)[:, None] \
             & np.isfinite(offset)[:, None]
-        z = np.where(ok, instrument[:, None] * t[None, :], 0.0)
+        z = np.where(ok, inst[:, None] * t[None, :], 0.0)
         num += float(np.sum(z * np.where(ok, resid, 0.0)))
         den += float(np.sum(z * np.where(ok, offset[:, None] * t[None, :], 0.0)))
     return num, den

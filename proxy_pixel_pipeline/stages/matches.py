@@ -5,10 +5,18 @@ broadcasts the candidates' dark series; spectral pixels are cut into blocks of
 ``block_size`` (fixed, so the result never depends on the number of ranks),
 runs of blocks of equal work are scattered with ``Scatterv``, and the matches
 are gathered with ``Gatherv`` and written by rank 0 as a FITS table.
+
+With ``proxy_cross_fit`` (and K > 1) the candidates go out as two series, one
+per interleaved half of the darks (:func:`..science.crossfit.dark_halves`),
+and each block is matched by :func:`..science.crossfit.cross_fit_block`: K/2
+proxies chosen on each half, their offsets measured on the other.  The
+offsets' temperature coefficient (:func:`..science.crossfit.offset_temperature_sums`)
+is summed block by block, in block order, into the header.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -23,6 +31,8 @@ from ..io.fitsio import header_values, read_stack, write_fits
 from ..runtime.layout import Layout
 from ..runtime.logs import Progress, get_logger
 from ..io.pixel_lists import read_mask, read_pixels
+from ..science.crossfit import (CROSS_FIT_MIN_DARKS, cross_fit_block, dark_halves,
+                                 offset_temperature_sums, proxies_first)
 from ..science.matching import CandidateSet, MatchResult, estimate_work, kernel_threads, match_block
 from ..runtime.parallel import (bcast_array, gather_rows, limit_blas_threads, partition, scatter_rows,
                         threads_per_rank)
@@ -68,23 +78,61 @@ def _prepare(cfg):
     log.info("%d dark frames of %s; %d spectral pixels (%d usable: excluded %s), %d candidates",
              len(darks), darks.shape[1:], len(spec_all), len(spec_yx),
              ", ".join(f"{v} {k}" for k, v in excluded.items()), len(cand_yx))
+    cross_fit = _cross_fit(cfg, len(darks))
     centre_frames(darks)
-    spec, cand = _series(darks, spec_yx), _series(darks, cand_yx)
+    spec = _series(darks, spec_yx)
+    # Cross-fitting: the candidates' series of each half, made directly (never all darks
+    # and both halves at once).
+    cand = ([_series(darks, cand_yx, half) for half in dark_halves(len(darks))] if cross_fit
+            else [_series(darks, cand_yx)])
     del darks
+    temps = header_values(dark_paths, cfg.ccdtemp_key)
+    if cross_fit:
+        _log_half_losses(spec, cfg.min_valid_samples)
     return dict(spec=spec, cand=cand, spec_all=spec_all, spec_yx=spec_yx, cand_yx=cand_yx,
-                quality=quality, mask=mask, dark_paths=dark_paths)
+                quality=quality, mask=mask, dark_paths=dark_paths, cross_fit=cross_fit,
+                temps=temps)
 
 
-def _series(darks, yx):
-    """Dark time series (n_pixels, n_darks) of the pixels at ``yx``, frame by frame.
+def _cross_fit(cfg, n_darks):
+    """Whether to cross-fit (``proxy_cross_fit``, K > 1, enough darks for two halves); one
+    warning when the setting asks for it and the darks are too few."""
+    if not cfg.proxy_cross_fit or cfg.proxy_count < 2:
+        return False
+    need = CROSS_FIT_MIN_DARKS * cfg.min_valid_samples
+    if n_darks < need:
+        get_logger().warning(
+            "proxy_cross_fit: %d dark frames, fewer than %d (%d x min_valid_samples) for two "
+            "halves of at least min_valid_samples each: plain matching (proxies and offsets "
+            "from all darks)", n_darks, need, CROSS_FIT_MIN_DARKS)
+        return False
+    return True
+
+
+def _log_half_losses(spec, min_samples):
+    """Log the usable spectral pixels with too few valid darks in a half (they get proxies
+    from the other half only, or none)."""
+    short = np.stack([np.count_nonzero(~np.isnan(spec[:, half]), axis=1) < min_samples
+                      for half in dark_halves(spec.shape[1])])
+    one, both = int(np.count_nonzero(short.sum(0) == 1)), int(np.count_nonzero(short.all(0)))
+    if one or both:
+        get_logger().info("cross-fitting: %d spectral pixels with fewer than min_valid_samples "
+                          "valid darks in one half (proxies from the other only), %d in both "
+                          "(no proxy)", one, both)
+
+
+def _series(darks, yx, frames=None):
+    """Dark time series (n_pixels, n_frames) of the pixels at ``yx``, frame by frame.
 
     Filling one column per dark keeps the memory at the result's size (fancy
     indexing of the stack and transposing would need two more copies).
+    ``frames``: indices of the darks to take (default all).
     """
-    out = np.empty((len(yx), len(darks)), darks.dtype)
+    frames = np.arange(len(darks)) if frames is None else frames
+    out = np.empty((len(yx), len(frames)), darks.dtype)
     flat = np.ravel_multi_index(yx.T, darks.shape[1:])
-    for d, frame in enumerate(darks):
-        out[:, d] = frame.ravel()[flat]
+    for d, f in enumerate(frames):
+        out[:, d] = darks[f].ravel()[flat]
     return out
 
 
@@ -115,7 +163,10 @@ def _match(cfg, comm, overwrite=False):
         store_key = run_key(__version__, cfg.digest(1), cfg.block_size,
                             files=raw_files(cfg, 1))
     store = BlockStore(layout.checkpoints, comm.bcast(store_key))
-    cand = bcast_array(comm, prep["cand"] if prep else None)
+    cross_fit = comm.bcast(prep["cross_fit"] if prep else None)
+    temps = comm.bcast(prep["temps"] if prep else None)
+    n_cand_sets = comm.bcast(len(prep["cand"]) if prep else None)
+    cand = [bcast_array(comm, prep["cand"][i] if prep else None) for i in range(n_cand_sets)]
     n_spec = comm.bcast(len(prep["spec"]) if prep else None)
 
     # Fixed blocks (the result never depends on the ranks); the blocks still to
@@ -125,7 +176,7 @@ def _match(cfg, comm, overwrite=False):
     n_blocks = -(-n_spec // block)
     work = done = None
     if comm.rank == 0:
-        cost = estimate_work(prep["spec"], len(prep["cand"]), cfg.proxy_method)
+        cost = estimate_work(prep["spec"], len(prep["cand_yx"]), cfg.proxy_method)
         work = np.add.reduceat(cost, np.arange(0, n_spec, block)) if n_spec else np.zeros(0)
         done = store.done()
         done = done[done < n_blocks]
@@ -144,15 +195,20 @@ def _match(cfg, comm, overwrite=False):
     local = scatter_rows(comm, prep["spec"][in_todo] if prep else None, pixel_counts)
 
     threads = threads_per_rank(comm, cfg.blas_threads)
-    log.info("matching %d spectral pixels on %d rank(s) x %d BLAS thread(s), method %s%s, K = %d",
+    k = cfg.proxy_count
+    log.info("matching %d spectral pixels on %d rank(s) x %d BLAS thread(s), method %s%s, K = %d%s",
              n_spec, comm.size, threads, cfg.proxy_method,
-             f" ({cfg.median_mode})" if cfg.proxy_method == "median" else "", cfg.proxy_count)
-    candidates = CandidateSet(cand, cfg.candidate_chunk, copy=False)   # reorders cand in place
+             f" ({cfg.median_mode})" if cfg.proxy_method == "median" else "", k,
+             f", cross-fitted ({(k + 1) // 2} chosen on the even darks, {k // 2} on the odd)"
+             if cross_fit else "")
+    # Reorders each series in place: the broadcast arrays are not used afterwards.
+    sets = [CandidateSet(c, cfg.candidate_chunk, copy=False) for c in cand]
     del cand
     if prep:
         del prep["cand"], prep["spec"]
+    match = _block_matcher(cfg, sets, temps, cross_fit)
     progress = Progress(comm, sum(pixel_counts), "proxy matching")
-    parts = []
+    parts, sums = [], []
     offset = 0
     # BLAS gets the rank's threads, the compiled scans one: running both thread
     # pools at once makes their idle threads spin against each other (measured:
@@ -162,12 +218,10 @@ def _match(cfg, comm, overwrite=False):
         for b in my_blocks:
             series = local[offset:offset + block_sizes[b]]
             offset += block_sizes[b]
-            part = match_block(
-                series, candidates, method=cfg.proxy_method, proxy_count=cfg.proxy_count,
-                median_mode=cfg.median_mode, median_candidates=cfg.median_candidates,
-                prefilter_count=cfg.prefilter_count, min_samples=cfg.min_valid_samples)
-            store.save(int(b), **{f: getattr(part, f) for f in _FIELDS})
+            part, tsums = match(series)
+            store.save(int(b), tsums=tsums, **{f: getattr(part, f) for f in _FIELDS})
             parts.append(part)
+            sums.append(tsums)
             progress.update(len(series))
     busy = time.perf_counter() - busy
     progress.close(len(local))
@@ -176,17 +230,50 @@ def _match(cfg, comm, overwrite=False):
         log.info("matching time per rank: %s s; peak resident memory per rank: %s GiB",
                  ", ".join(f"{x:.1f}" for x in busy), ", ".join(f"{x:.2f}" for x in peak))
     result = (MatchResult.concatenate(parts) if parts
-              else MatchResult.empty(0, cfg.proxy_count))
+              else MatchResult.empty(0, k))
     gathered = {f: gather_rows(comm, getattr(result, f), pixel_counts) for f in _FIELDS}
+    sums = comm.gather((my_blocks, sums))
     if comm.rank == 0:
-        full = MatchResult.empty(n_spec, cfg.proxy_count)
+        full = MatchResult.empty(n_spec, k)
         for f in _FIELDS:
             getattr(full, f)[in_todo] = gathered[f]
+        block_sums = np.zeros((n_blocks, 2))      # the temperature fit's sums, block by block
+        for ids, values in sums:
+            block_sums[ids] = np.reshape(values, (-1, 2))
         for b in done:
-            for f, values in store.load(int(b)).items():
+            saved = store.load(int(b))
+            block_sums[b] = saved.pop("tsums")
+            for f, values in saved.items():
                 getattr(full, f)[b * block:b * block + len(values)] = values
-        _write(cfg, layout, prep, full)
+        _write(cfg, layout, prep, full, block_sums if cross_fit else None)
         store.clear()
+
+
+def _block_matcher(cfg, sets, temps, cross_fit):
+    """The function matching one block: ``series -> (MatchResult, [num, den])``, the sums of
+    the offsets' temperature fit (zero without cross-fitting)."""
+    options = dict(method=cfg.proxy_method, median_mode=cfg.median_mode,
+                   median_candidates=cfg.median_candidates, prefilter_count=cfg.prefilter_count,
+                   min_samples=cfg.min_valid_samples)
+    if not cross_fit:
+        return lambda series: (match_block(series, sets[0], proxy_count=cfg.proxy_count,
+                                           **options), np.zeros(2))
+    counts = ((cfg.proxy_count + 1) // 2, cfg.proxy_count // 2)       # half A takes an odd one
+    halves = dark_halves(len(temps))
+
+    def match(series):
+        chosen = [None, None]
+
+        def choose(spectral_half, h):
+            chosen[h] = match_block(spectral_half, sets[h], proxy_count=counts[h], **options)
+            return chosen[h]
+        part = cross_fit_block(series, choose, sets, halves, cfg.min_valid_samples)
+        # The choosing halves' medians are the temperature fit's instrument.
+        instrument = np.concatenate([chosen[0].median, chosen[1].median], axis=1)
+        tsums = offset_temperature_sums(series, sets, part, temps, halves, split=counts[0],
+                                        instrument=instrument)
+        return proxies_first(part), np.array(tsums)
+    return match
 
 
 def _peak_rss_gib():
@@ -198,8 +285,10 @@ def _peak_rss_gib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20   # KiB on Linux
 
 
-def _write(cfg, layout, prep, result):
-    """Rank 0: write the match table of all spectral pixels (excluded ones flagged)."""
+def _write(cfg, layout, prep, result, block_sums=None):
+    """Rank 0: write the match table of all spectral pixels (excluded ones flagged);
+    ``block_sums`` (cross-fitted: the offsets' temperature fit's sums, one row per block)
+    give the header's OFFTCOEF."""
     log = get_logger()
     spec_all, spec_yx, cand_yx = prep["spec_all"], prep["spec_yx"], prep["cand_yx"]
     k = cfg.proxy_count
@@ -217,7 +306,7 @@ def _write(cfg, layout, prep, result):
         stats[name][where] = getattr(result, name)
     n_samples[where] = result.n_samples
     flags = prep["quality"].flags[spec_all[:, 0], spec_all[:, 1]].astype(np.uint8)
-    flags[(flags == 0) & (proxy[:, 0, 0] < 0)] |= PixelFlag.NO_PROXY.value
+    flags[(flags == 0) & (proxy[..., 0] < 0).all(axis=1)] |= PixelFlag.NO_PROXY.value
 
     table = Table()
     table["SPEC_Y"], table["SPEC_X"] = spec_all[:, 0].astype(np.int32), spec_all[:, 1].astype(np.int32)
@@ -247,10 +336,16 @@ def _write(cfg, layout, prep, result):
     hdr["PROXYK"] = (k, "proxies per spectral pixel")
     hdr["NNEARMSK"] = (int(np.count_nonzero(prep["quality"].flags & PixelFlag.NEAR_MASK)),
                        "candidates left out: within candidate_margin of mask")
-    temps = header_values(prep["dark_paths"], cfg.ccdtemp_key)
+    hdr["XFIT"] = (block_sums is not None, "proxies cross-fitted on halves of the darks")
+    temps = prep["temps"]
     if np.isfinite(temps).any():     # lets stage 2 warn about science frames beyond them
         hdr["DTEMPMIN"] = (float(np.nanmin(temps)), f"[degC] coldest dark's {cfg.ccdtemp_key}")
         hdr["DTEMPMAX"] = (float(np.nanmax(temps)), f"[degC] warmest dark's {cfg.ccdtemp_key}")
+        hdr["TDARKMED"] = (float(np.nanmedian(temps)), f"[degC] darks' median {cfg.ccdtemp_key}")
+    if block_sums is not None:
+        num, den = math.fsum(block_sums[:, 0]), math.fsum(block_sums[:, 1])
+        if den > 0:       # offsets scale as 1 + OFFTCOEF (T - TDARKMED) (crossfit.offset_scale)
+            hdr["OFFTCOEF"] = (num / den, "[1/degC] offsets' relative change per degC")
     table_hdu = fits.BinTableHDU(table, name="MATCHES")
     table_hdu.header["FLAGDOC"] = flagdoc(PixelFlag)
     flags_hdu = fits.ImageHDU(prep["quality"].flags, name="PIXFLAGS")
