@@ -146,7 +146,8 @@ def combine_proxies(values, method="median", clip_sigma=3.0):
     return value, spread, used
 
 
-def background_error(spread, used, method, n_darks, level_bias=0.0, noise_floor=0.0):
+def background_error(spread, used, method, n_darks, level_bias=0.0, noise_floor=0.0,
+                     cross_fit=False):
     """One-sigma uncertainty of a background combined from K proxies.
 
     Two parts, both scaled by the proxies' spread ``s`` in this frame (one
@@ -179,6 +180,9 @@ def background_error(spread, used, method, n_darks, level_bias=0.0, noise_floor=
     noise_floor : float
         Least credible single-pixel noise, ADU (read noise and rounding): a
         spread of a few integer values can be 0, a pixel's noise cannot.
+    cross_fit : bool
+        The offsets were measured on the other half of the darks from the one
+        that chose them (stage 1's ``XFIT``); ``n_darks`` is then a half's count.
 
     Returns
     -------
@@ -188,7 +192,10 @@ def background_error(spread, used, method, n_darks, level_bias=0.0, noise_floor=
     efficiency = np.pi / 2 if method == "median" else 1.0     # variance of a median / of a mean
     m = np.maximum(used, 1)
     spread = np.maximum(spread, noise_floor)       # NaN stays NaN
-    relative = efficiency / m + (np.pi / 2) * (1.0 + 1.0 / m) / np.maximum(n_darks, 1)
+    # Cross-fitted offsets are medians over half the darks each (N = n_darks), but the
+    # spectral pixel's own dark noise enters from both halves: (1/2 + 1/m) / N.
+    halves = 2.0 if cross_fit else 1.0
+    relative = efficiency / m + (np.pi / 2) * (1.0 + halves / m) / (halves * np.maximum(n_darks, 1))
     return np.hypot(spread * np.sqrt(relative), level_bias)
 
 
@@ -203,7 +210,7 @@ CLIP_SIGMA = 4.0
 
 def background_frame(science, spectral_yx, proxy_yx, method="median", offsets=None,
                      n_darks=None, level_bias=0.0, noise_floor=0.0, clip_sigma=CLIP_SIGMA,
-                     offset_scale=1.0):
+                     offset_scale=1.0, cross_fit=False):
     """Build the Background Frame of one science frame.
 
     Parameters
@@ -233,6 +240,9 @@ def background_frame(science, spectral_yx, proxy_yx, method="median", offsets=No
         Factor on ``offsets`` in this frame: dark-current differences grow
         with the temperature like dark current (see
         :func:`.crossfit.offset_scale`); 1 = as measured on the darks.
+    cross_fit : bool
+        Offsets measured on the other half of the darks (see
+        :func:`background_error`).
 
     Returns
     -------
@@ -251,7 +261,7 @@ def background_frame(science, spectral_yx, proxy_yx, method="median", offsets=No
     else:
         value, spread, used = combine_proxies(values, method, clip_sigma)
         error = background_error(spread, used, method, np.inf if n_darks is None else n_darks,
-                                 level_bias, noise_floor)
+                                 level_bias, noise_floor, cross_fit)
     background = np.full(science.shape, np.nan, np.float32)
     uncertainty = np.full(science.shape, np.nan, np.float32)
     background[spectral_yx[:, 0], spectral_yx[:, 1]] = value

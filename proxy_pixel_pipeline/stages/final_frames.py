@@ -48,6 +48,7 @@ class FinalFrames(FrameStage):
     def prepare(self):
         cfg, comm, log = self.cfg, self.comm, self.log
         spectral = proxy = offsets = n_darks = level_bias = shape = dark_median = usable = None
+        cross_fit = False
         self.proxy_flat = self.hit_pixels = None                      # rank 0 only
         if self.rank0:
             spectral, proxy, table = read_matches(self.layout.matches)
@@ -64,6 +65,7 @@ class FinalFrames(FrameStage):
             log.info("%d science frames, %d spectral pixels, %d proxies each",
                      len(self.science), len(spectral), proxy.shape[1])
             _warn_if_beyond_dark_temperatures(self.layout.matches, self.science, cfg.ccdtemp_key, log)
+            cross_fit = bool(fits.getheader(self.layout.matches).get("XFIT", False))
             self.proxy_flat = np.where(has, np.ravel_multi_index(
                 (np.where(has, proxy[..., 0], 0), np.where(has, proxy[..., 1], 0)), shape), -1)
             self.hit_pixels = _find_proxy_hits(cfg, self.science, self.proxy_flat, table, log)
@@ -75,6 +77,7 @@ class FinalFrames(FrameStage):
         self.n_darks = bcast_array(comm, n_darks)
         self.level_bias = bcast_array(comm, level_bias)
         self.shape = comm.bcast(shape)
+        self.cross_fit = comm.bcast(cross_fit)
         self.dark_median = self.excess_usable = None
         if cfg.scattered_light_order > 0:
             self.dark_median = bcast_array(comm, dark_median)
@@ -100,7 +103,7 @@ class FinalFrames(FrameStage):
             out["background"][k], error = background_frame(
                 science, self.spectral, self.proxy, self.cfg.proxy_combine, self.offsets,
                 self.n_darks, self.level_bias, self.noise_floor,
-                clip_sigma=self.cfg.proxy_clip_sigma)
+                clip_sigma=self.cfg.proxy_clip_sigma, cross_fit=self.cross_fit)
             if self.dark_median is not None:
                 out["excess"][k] = self._correct_excess(science, out["background"][k])
             if self.with_error:
