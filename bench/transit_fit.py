@@ -18,11 +18,14 @@ Usage::
 
     python bench/transit_fit.py --preset wasp189b --seed 5 --visits 3
     python bench/transit_fit.py --preset kelt9b --seed 11 --visits 3     # held out
+    python bench/transit_fit.py --preset kelt9b --seed 29 --data /tmp/ppp-bench/k29 \
+        --sim scatter_gradient=0.5 jitter_median=3.0 ramp_tau=1500.0 drift_order=2
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import subprocess
 import sys
@@ -100,12 +103,20 @@ def main(argv=None):
                         help="folder of the visits (default /tmp/ppp-bench/<preset>-<seed>)")
     parser.add_argument("--extra", default="", help="more config lines for stage 7, e.g. "
                         "'channel_common_mode: none'")
+    parser.add_argument("--sim", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="simulator overrides for data nobody tuned to, e.g. "
+                             "scatter_gradient=0.5 jitter_median=6.0 (Python literals)")
     args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.sim:
+        key, _, value = item.partition("=")
+        overrides[key] = ast.literal_eval(value)
     data = args.data or Path("/tmp/ppp-bench") / f"{args.preset}-{args.seed}"
     names = [f"visit{k + 1}" for k in range(args.visits)]
     configs = [data / n / "config.yaml" for n in names]
     if not all(c.is_file() for c in configs):
-        simulate(data, preset=args.preset, seed=args.seed, visits=args.visits, overwrite=True)
+        simulate(data, preset=args.preset, seed=args.seed, visits=args.visits, overwrite=True,
+                 **overrides)
     stage6 = {}
     for config in configs:         # stages 1-6, skipping those still current (ppp run)
         bands = _bands(load_config(config), args.channels)
@@ -129,7 +140,8 @@ def main(argv=None):
     broad = [c for c in chans if c["channel"] != str(len(bands) - 1)]
     pulls = np.array([c["pull"] for c in broad if c["pull"] is not None])
     joint_err = 0.5 * (white["err_lo"] + white["err_hi"])
-    rows = [("preset, seed, visits", f"{args.preset}, {args.seed}, {args.visits}"),
+    rows = [("preset, seed, visits", f"{args.preset}, {args.seed}, {args.visits}"
+                                     + "".join(f", {k}={v}" for k, v in overrides.items())),
             ("stages 1-6 per visit, those not current [s]",
              ", ".join(f"{v:.0f}" for v in stage6.values())),
             ("stage 7 joint, white + channels [s]", f"{seconds:.1f}"),

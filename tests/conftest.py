@@ -26,8 +26,11 @@ def write_image(path, data, header=None):
 
 
 def write_config(folder, **settings):
+    # No trace spills starlight in these synthetic frames, and the planted twins may lie next
+    # to the mask: every non-spectral pixel is a candidate (test_scattered_light tests the margin).
     values = {"dark_frames": "darks/dark_*.fits", "science_frames": "science/science_*.fits",
-              "spectral_mask": "mask.fits", "output_dir": "output", "proxy_method": "median"}
+              "spectral_mask": "mask.fits", "output_dir": "output", "proxy_method": "median",
+              "candidate_margin": 0}
     values.update(settings)
     path = Path(folder) / "config.yaml"
     path.write_text(yaml.safe_dump(values))

@@ -86,7 +86,7 @@ EXCESS = FigureSpec("background_excess.png", needs=("background",))
 
 
 @EXCESS.draws
-def plot_background_excess(config, out_dir=None) -> Path:
+def plot_background_excess(config, frame_index=None, out_dir=None) -> Path:
     """Each science frame's fitted excess over the darks (stage 2, ``scattered_light_order``).
 
     Two panels over the frames' times: the excess field's change from the
@@ -108,7 +108,7 @@ def plot_background_excess(config, out_dir=None) -> Path:
     """
     from .drawing import new_figure
 
-    run = EXCESS.open(config, None, out_dir)
+    run = EXCESS.open(config, None, out_dir)          # every frame: frame_index is not used
     cfg = run.cfg
     paths = [run.layout.background(p) for p in cfg.science_paths()]
     gx, gy, slope = (header_values(paths, key) for key in ("SLGRADX", "SLGRADY", "SLTSLOPE"))

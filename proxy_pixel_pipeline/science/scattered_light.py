@@ -52,27 +52,46 @@ class ExcessField:
     """
 
     coefficients: np.ndarray      # [c0, t, c10, c01, c20, c11, c02, ...] (ADU)
+    errors: np.ndarray            # their one-sigma errors (ADU)
     order: int
     shape: tuple
     dark_centre: float            # d0, ADU
     n_used: int                   # pixels left after clipping
     scatter: float                # their robust sigma, ADU
 
+    @property
+    def shrunk(self):
+        """The coefficients, each times ``max(0, 1 - (error / coefficient)^2)``.
+
+        A coefficient within its noise is shrunk towards 0 (positive-part
+        James-Stein per term): where the frame's excess is not what the model
+        says (pixels whose temperature law is not in proportion to their dark
+        level, say), the fit's terms are noise and applying them would only
+        move each pixel's background by the difference at its proxies' places.
+        A significant term (scattered light: tens of sigma) is kept whole.
+        """
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z2 = (self.coefficients / self.errors) ** 2
+        return self.coefficients * np.where(z2 > 1.0, 1.0 - 1.0 / z2, 0.0)
+
     def __call__(self, rows, columns, dark_level):
-        """The field at pixels (``rows``, ``columns``) of median dark level ``dark_level`` (ADU)."""
+        """The field (shrunk, :attr:`shrunk`) at pixels (``rows``, ``columns``) of median dark
+        level ``dark_level`` (ADU)."""
         return _design(rows, columns, dark_level - self.dark_centre, self.shape,
-                       self.order) @ self.coefficients
+                       self.order) @ self.shrunk
 
     @property
     def temperature_slope(self):
-        """``t``: the excess per ADU of dark level (the frame's dark current over the darks' - 1)."""
-        return float(self.coefficients[1])
+        """``t``: the excess per ADU of dark level (the frame's dark current over the darks' - 1),
+        as applied (shrunk)."""
+        return float(self.shrunk[1])
 
     @property
     def gradients(self):
-        """The linear part of the field, ADU from one edge to the other along columns and rows."""
-        return float(self.coefficients[2 + _terms(self.order).index((1, 0))]), \
-            float(self.coefficients[2 + _terms(self.order).index((0, 1))])
+        """The linear part of the field as applied (shrunk), ADU from one edge to the other
+        along columns and rows."""
+        return float(self.shrunk[2 + _terms(self.order).index((1, 0))]), \
+            float(self.shrunk[2 + _terms(self.order).index((0, 1))])
 
 
 def _terms(order):
@@ -132,7 +151,9 @@ def fit_excess(science, dark_median, usable, order=1, clip_sigma=EXCESS_CLIP_SIG
         if np.array_equal(new, use) or new.sum() < 10 * n_coef:
             break
         use = new
-    return ExcessField(coef, order, tuple(science.shape), centre, int(use.sum()), float(sigma))
+    covariance = np.linalg.pinv(design[use].T @ design[use]) * sigma ** 2
+    return ExcessField(coef, np.sqrt(np.diag(covariance)), order, tuple(science.shape), centre,
+                       int(use.sum()), float(sigma))
 
 
 def proxy_correction(field, spectral_yx, proxy_yx, valid, dark_median):

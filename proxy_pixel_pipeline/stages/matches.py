@@ -335,7 +335,7 @@ def _write(cfg, layout, prep, result, block_sums=None):
     hdr["NNOPROXY"] = (int(np.count_nonzero(flags & PixelFlag.NO_PROXY)), "spectral pixels: no candidate")
     hdr["PROXYK"] = (k, "proxies per spectral pixel")
     hdr["NNEARMSK"] = (int(np.count_nonzero(prep["quality"].flags & PixelFlag.NEAR_MASK)),
-                       "candidates left out: within candidate_margin of mask")
+                       "candidates within candidate_margin of mask")
     hdr["XFIT"] = (block_sums is not None, "proxies cross-fitted on halves of the darks")
     temps = prep["temps"]
     if np.isfinite(temps).any():     # lets stage 2 warn about science frames beyond them

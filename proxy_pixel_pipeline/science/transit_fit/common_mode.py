@@ -108,7 +108,7 @@ def fit_channel(visits, white_fit: TransitFit, *, common_mode="model", systemati
         ``reduced``.
     systematics : SystematicsSpec or sequence, optional
         Full basis for ``common_mode="none"`` (default ``SystematicsSpec()``);
-        an exponential ramp takes the white fit's timescale of each visit.
+        it takes the white fit's ramp timescale and trend degree of each visit.
     reduced : SystematicsSpec or sequence
         Basis after the division.
     **options
@@ -132,9 +132,10 @@ def fit_channel(visits, white_fit: TransitFit, *, common_mode="model", systemati
         if len(specs) != len(visits):
             raise PipelineError(f"channel fit: 'systematics' has {len(specs)} entries for "
                                 f"{len(visits)} visits")
-        # An exponential ramp takes the timescale the white light chose in each visit.
-        spec = [replace(s, ramp_timescales=(w.timescale,))
-                if s.ramp == "exp" and w.timescale is not None else s
+        # The basis the white light chose in each visit: its ramp timescale, its trend degree.
+        spec = [replace(s, visit_order=min(s.visit_order, w.visit_order),
+                        ramp_timescales=(w.timescale,) if s.ramp == "exp" and w.timescale
+                        is not None else s.ramp_timescales)
                 for s, w in zip(specs, white_fit.visits)]
     else:
         visits = common_mode_visits(visits, white_fit, common_mode)

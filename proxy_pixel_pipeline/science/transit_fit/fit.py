@@ -8,8 +8,11 @@ inclination under Gaussian priors.
 
 Procedure
 ---------
-1. Exponential ramps with several candidate timescales: each visit alone is
-   fitted (least squares) with each; the lowest BIC wins.
+1. The basis of each visit alone: every candidate exponential-ramp timescale
+   and every degree of the trend over the visit from 1 to ``visit_order`` is
+   fitted (least squares); the lowest BIC wins (a visit whose throughput
+   drifts quadratically takes degree 2, one that drifts linearly keeps one
+   parameter fewer).
 2. Least squares (``scipy.optimize.least_squares`` on the whitened residuals
    with the coefficients profiled out -- variable projection), started at the
    best depth of a coarse scan.  Parameter errors from the curvature
@@ -79,7 +82,10 @@ class VisitResult:
     timescale : float or None
         Exponential ramp timescale, minutes.
     timescale_bic : dict
-        BIC of each candidate timescale (when there were several).
+        BIC of each candidate timescale, at its best trend degree (when there
+        were several timescales).
+    visit_order : int
+        Degree of the trend over the visit, as chosen.
     n_used : int
         Frames in the fit.
     chi2 : float
@@ -116,6 +122,7 @@ class VisitResult:
     dropped: tuple
     timescale: float | None
     timescale_bic: dict
+    visit_order: int
     n_used: int
     chi2: float
     dof: int
@@ -305,19 +312,28 @@ def _inflation(stats):
     return scales
 
 
-def _choose_timescale(visit, spec, transit, options, label):
-    """The exponential ramp timescale (minutes) of lowest BIC for one visit alone."""
+def _choose_basis(visit, spec, transit, options, label):
+    """The exponential ramp timescale (minutes) and the degree of the trend over the visit
+    (1 .. ``spec.visit_order``) of lowest BIC for one visit alone; the BIC of each timescale
+    (at its best degree)."""
     bics = {}
     opts = dict(options, geometry_priors=None)
-    for scale in spec.ramp_timescales:
-        design = design_matrix(spec, visit.times, visit.orbit, visit.since_start,
-                               visit.regressors, visit.mask, timescale=scale, label=label)
-        problem = _problem([visit], [design], transit, [1.0], opts)
-        x, _ = _least_squares(problem)
-        (_, _, chi2, _, _), = _visit_stats(problem, x)
-        bics[float(scale)] = chi2 + (problem.problems[0].k + problem.ndim) * np.log(
-            problem.problems[0].n)
-    return min(bics, key=bics.get), bics
+    scales = spec.ramp_timescales if spec.ramp == "exp" else (None,)
+    orders = range(1, spec.visit_order + 1) if spec.visit_order > 1 else (spec.visit_order,)
+    for scale in scales:
+        for order in orders:
+            design = design_matrix(replace(spec, visit_order=order), visit.times, visit.orbit,
+                                   visit.since_start, visit.regressors, visit.mask,
+                                   timescale=scale, label=label)
+            problem = _problem([visit], [design], transit, [1.0], opts)
+            x, _ = _least_squares(problem)
+            (_, _, chi2, _, _), = _visit_stats(problem, x)
+            bics[(scale, order)] = chi2 + (problem.problems[0].k + problem.ndim) * np.log(
+                problem.problems[0].n)
+    scale, order = min(bics, key=bics.get)
+    per_scale = {float(s): min(b for (t, _), b in bics.items() if t == s)
+                 for s in scales if s is not None}
+    return scale, order, per_scale
 
 
 def _seeds(seed):
@@ -403,7 +419,9 @@ def _visit_result(problem, v, x, x_err, stats, timescale_bic):
         name=visit.name, t0=float(t0[0, v]), t0_err=t0_err, coefficient_names=design.names,
         coefficients=beta, coefficient_errors=np.sqrt(np.clip(np.diag(cov), 0, None)),
         center=design.center, scale=design.scale, dropped=design.dropped,
-        timescale=design.timescale, timescale_bic=timescale_bic, n_used=p.n, chi2=chi2, dof=dof,
+        timescale=design.timescale, timescale_bic=timescale_bic,
+        visit_order=sum(n.startswith("visit_t") for n in design.names + design.dropped),
+        n_used=p.n, chi2=chi2, dof=dof,
         reduced_chi2=chi2 / dof if dof > 0 else np.nan, bic=chi2 + n_par * np.log(p.n),
         red_noise=test, error_scale=p.error_scale, used=p.used.copy(), times=visit.times,
         systematics=systematics, transit=transit, model=systematics * transit,
@@ -489,8 +507,10 @@ def fit_light_curves(visits, transit: TransitModel, systematics=None, *, mode="e
     designs, bics = [], []
     for visit, spec in zip(visits, specs):
         scale, bic = None, {}
-        if spec.ramp == "exp" and len(spec.ramp_timescales) > 1:
-            scale, bic = _choose_timescale(visit, spec, transit, options, visit.name)
+        if (spec.ramp == "exp" and len(spec.ramp_timescales) > 1) or spec.visit_order > 1:
+            scale, order, bic = _choose_basis(visit, spec, transit, options, visit.name)
+            spec = replace(spec, visit_order=order)
+            bic = bic if len(bic) > 1 else {}
         designs.append(design_matrix(spec, visit.times, visit.orbit, visit.since_start,
                                      visit.regressors, visit.mask, timescale=scale,
                                      label=visit.name))
