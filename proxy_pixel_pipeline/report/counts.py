@@ -25,7 +25,7 @@ __all__ = ["CARDS", "Headers", "stage_counts"]
 #: Integer header cards counted, by output name (registry), in the order shown.
 CARDS = {
     "matches": ("NSPEC", "NMATCHED", "NHOT", "NFEWSAMP", "NCONST", "NEXCL", "NNOPROXY",
-                "NCAND", "NDARKS"),
+                "NCAND", "NNEARMSK", "NDARKS"),
     "background": ("NPROXHIT",),
     "final_fits": ("NFALLBCK",),
     "final": ("NINFILL", "NCOSMIC", "NCRTIME"),
