@@ -244,6 +244,25 @@ def test_exponential_timescale_chosen_by_bic():
     assert res.timescale_bic[4.0] < min(res.timescale_bic[1.0], res.timescale_bic[30.0]) - 10
 
 
+@pytest.mark.parametrize("curvature, degree", [(0.0, 1), (0.006, 2)])
+def test_trend_degree_chosen_by_bic(curvature, degree):
+    """A visit whose throughput drifts quadratically takes degree 2 and keeps Rp/R* unbiased;
+    one that drifts linearly keeps degree 1 (one parameter fewer)."""
+    from dataclasses import replace
+
+    visit, _ = make_visit(31, noise=2e-4)
+    u = (visit.times - visit.times.mean()) / np.ptp(visit.times)
+    bent = replace(visit, flux=visit.flux * (1.0 + curvature * (4 * u ** 2 - 1 / 3)))
+    spec = replace(SPEC, visit_order=2)
+    res = fit_light_curves(bent, TRANSIT, spec, mode="lsq")
+    assert res.visits[0].visit_order == degree
+    assert abs(res.rp_rs - RP) < 3 * res.rp_rs_err
+    if curvature:                 # a linear trend alone is biased by the bend
+        fixed = fit_light_curves(bent, TRANSIT, SPEC, mode="lsq")
+        assert fixed.visits[0].visit_order == 1
+        assert abs(fixed.rp_rs - RP) > 3 * res.rp_rs_err
+
+
 def test_channels_with_and_without_common_mode():
     """A channel sharing the white light's systematics, four times noisier, another Rp/R*."""
     rng = np.random.default_rng(40)
