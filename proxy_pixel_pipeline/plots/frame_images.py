@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.fitsio import header_values, read_image
-from .drawing import XLABEL, figure_rows, show, trace_rows
+from .drawing import XLABEL, figure_rows, new_figure, show, trace_rows
 from .inputs import FigureSpec, spectral_mask
 
 __all__ = ["FRAMES", "plot_frames", "EXCESS", "plot_background_excess"]
@@ -106,8 +106,6 @@ def plot_background_excess(config, frame_index=None, out_dir=None) -> Path:
     Path
         ``background_excess.png``; frames without the fit (order 0) are left out.
     """
-    from .drawing import new_figure
-
     run = EXCESS.open(config, None, out_dir)          # every frame: frame_index is not used
     cfg = run.cfg
     paths = [run.layout.background(p) for p in cfg.science_paths()]

@@ -64,8 +64,9 @@ class FinalFrames(FrameStage):
                 offsets, level_bias = res_median, np.zeros_like(level_bias)
             log.info("%d science frames, %d spectral pixels, %d proxies each",
                      len(self.science), len(spectral), proxy.shape[1])
-            _warn_if_beyond_dark_temperatures(self.layout.matches, self.science, cfg.ccdtemp_key, log)
-            cross_fit = bool(fits.getheader(self.layout.matches).get("XFIT", False))
+            matches_header = fits.getheader(self.layout.matches)
+            _warn_if_beyond_dark_temperatures(matches_header, self.science, cfg.ccdtemp_key, log)
+            cross_fit = bool(matches_header.get("XFIT", False))
             self.proxy_flat = np.where(has, np.ravel_multi_index(
                 (np.where(has, proxy[..., 0], 0), np.where(has, proxy[..., 1], 0)), shape), -1)
             self.hit_pixels = _find_proxy_hits(cfg, self.science, self.proxy_flat, table, log)
@@ -180,9 +181,9 @@ def _find_proxy_hits(cfg, science_paths, proxy_flat, table, log):
 TEMPERATURE_MARGIN = 0.5
 
 
-def _warn_if_beyond_dark_temperatures(matches, science_paths, key, log):
-    """Warn when science frames are warmer or colder than every dark (``key``: ccdtemp_key)."""
-    header = fits.getheader(matches)
+def _warn_if_beyond_dark_temperatures(header, science_paths, key, log):
+    """Warn when science frames are warmer or colder than every dark (``key``: ccdtemp_key;
+    ``header``: the match table's primary header)."""
     if "DTEMPMIN" not in header:
         return
     low, high = header["DTEMPMIN"], header["DTEMPMAX"]

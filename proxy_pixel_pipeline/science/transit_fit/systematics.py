@@ -158,6 +158,8 @@ class Design:
         Columns left out (constant over the usable frames or degenerate).
     timescale : float or None
         Exponential ramp timescale used, minutes.
+    visit_order : int
+        Degree of the polynomial in time over the visit.
     """
 
     matrix: np.ndarray
@@ -167,6 +169,7 @@ class Design:
     scale: np.ndarray
     dropped: tuple = ()
     timescale: float | None = None
+    visit_order: int = 0
 
 
 def _powers(prefix, x, use, order):
@@ -292,4 +295,4 @@ def design_matrix(spec: SystematicsSpec, times, orbit, since_start, regressors=N
         raise PipelineError(f"{label}: {len(names)} systematics terms for {int(use.sum())} "
                             f"usable frames")
     return Design(np.column_stack(columns), tuple(names), use, np.array(centers),
-                  np.array(scales), tuple(dropped), scale_min)
+                  np.array(scales), tuple(dropped), scale_min, spec.visit_order)
