@@ -83,7 +83,12 @@ def _bands(cfg, n):
 
 
 def _configure(config, bands, joint=(), extra=""):
-    text = re.sub(r"(?m)^(channel_wavelengths|joint_visits):.*\n(\s+#.*\n)*", "",
+    """Set the bands, the joint visits and ``extra`` lines in a visit's config (rewritten
+    on every run, so an earlier run's ``--extra`` does not stay)."""
+    extra = "".join(line.strip() + "\n" for line in extra.splitlines() if line.strip())
+    keys = ["channel_wavelengths", "joint_visits"] + [line.split(":")[0] for line in
+                                                      extra.splitlines()]
+    text = re.sub(rf"(?m)^({'|'.join(map(re.escape, keys))}):.*\n(\s+#.*\n)*", "",
                   config.read_text())
     text += f"channel_wavelengths: {bands}\n"
     if joint:

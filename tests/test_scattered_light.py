@@ -34,14 +34,17 @@ def _detector(seed, shape=(60, 300), ratio=1.0, scatter=(40.0, 0.4, -0.3)):
     proxy = candidates[rng.integers(0, len(candidates), (len(spectral), K))]
     # exact offsets (the darks hold no scattered light here): spectral - proxy dark level
     offsets = dark[spectral[:, 0], spectral[:, 1]][:, None] - dark[proxy[..., 0], proxy[..., 1]]
-    background = (science[proxy[..., 0], proxy[..., 1]] + offsets).mean(axis=1)
+
+    def background(offset_scale=1.0):
+        return (science[proxy[..., 0], proxy[..., 1]] + offsets * offset_scale).mean(axis=1)
+
     return dark, science, truth, mask, spectral, proxy, background
 
 
 @pytest.mark.parametrize("ratio", [1.0, 1.3])
 def test_correction_removes_the_proxies_scattered_light_and_temperature_error(ratio):
     dark, science, truth, mask, spectral, proxy, background = _detector(1, ratio=ratio)
-    error = background - truth[spectral[:, 0], spectral[:, 1]]
+    error = background() - truth[spectral[:, 0], spectral[:, 1]]
     field = fit_excess(science, dark, ~mask, order=1)
     gx, gy = field.gradients
     # the frame's gradients, edge to edge (40 x 0.4 and 40 x -0.3 ADU), and the temperature
@@ -49,7 +52,9 @@ def test_correction_removes_the_proxies_scattered_light_and_temperature_error(ra
     assert gx == pytest.approx(16.0, abs=0.3)
     assert gy == pytest.approx(-12.0, abs=0.3)
     assert field.temperature_slope == pytest.approx(ratio - 1.0, abs=0.005)
-    corrected = error + proxy_correction(field, spectral, proxy, np.ones(proxy.shape[:2], bool), dark)
+    assert field.offset_scale == 1.0 + field.temperature_slope
+    corrected = (background(field.offset_scale) - truth[spectral[:, 0], spectral[:, 1]]
+                 + proxy_correction(field, spectral, proxy, np.ones(proxy.shape[:2], bool)))
     # before: several ADU per pixel from the proxies' positions; after: their noise only
     per_pixel_noise = NOISE * np.sqrt(1.0 / K)
     assert np.std(error) > 2 * per_pixel_noise
@@ -60,7 +65,8 @@ def test_correction_removes_the_proxies_scattered_light_and_temperature_error(ra
 def test_no_scattered_light_no_change():
     dark, science, truth, mask, spectral, proxy, background = _detector(2, scatter=(0.0, 0, 0))
     field = fit_excess(science, dark, ~mask, order=1)
-    correction = proxy_correction(field, spectral, proxy, np.ones(proxy.shape[:2], bool), dark)
+    correction = proxy_correction(field, spectral, proxy, np.ones(proxy.shape[:2], bool))
+    correction += background(field.offset_scale) - background()     # the offsets scaled
     # the field fitted to noise: its effect far below one pixel's background noise
     assert np.std(correction) < 0.05 * NOISE / np.sqrt(K)
     assert abs(np.sum(correction)) < 0.02 * NOISE * np.sqrt(len(spectral))
@@ -71,12 +77,13 @@ def test_invalid_proxies_left_out_and_too_few_pixels_give_none():
     field = fit_excess(science, dark, ~mask, order=2)
     valid = np.zeros(proxy.shape[:2], bool)
     valid[:, 0] = True
-    one = proxy_correction(field, spectral, proxy, valid, dark)
+    one = proxy_correction(field, spectral, proxy, valid)
     sy, sx = spectral[:, 0], spectral[:, 1]
     py, px = proxy[:, 0, 0], proxy[:, 0, 1]
-    expected = field(sy, sx, dark[sy, sx]) - field(py, px, dark[py, px])
+    # the whole field at equal dark levels: its constant and dark-level term cancel
+    expected = field(sy, sx, dark[sy, sx]) - field(py, px, dark[sy, sx])
     np.testing.assert_allclose(one, expected)
-    none = proxy_correction(field, spectral, proxy, np.zeros(proxy.shape[:2], bool), dark)
+    none = proxy_correction(field, spectral, proxy, np.zeros(proxy.shape[:2], bool))
     assert np.all(none == 0)
     few = np.zeros_like(mask)
     few[0, :5] = True

@@ -238,8 +238,9 @@ def background_frame(science, spectral_yx, proxy_yx, method="median", offsets=No
         Clip of the clipped mean (:data:`CLIP_SIGMA`).
     offset_scale : float
         Factor on ``offsets`` in this frame: dark-current differences grow
-        with the temperature like dark current (see
-        :func:`.crossfit.offset_scale`); 1 = as measured on the darks.
+        with the temperature like dark current (stage 2 takes
+        :attr:`.scattered_light.ExcessField.offset_scale`, fitted to the
+        frame); 1 = as measured on the darks.
     cross_fit : bool
         Offsets measured on the other half of the darks (see
         :func:`background_error`).

@@ -101,29 +101,30 @@ class FinalFrames(FrameStage):
         out = {name: np.empty(stack.shape, np.float32) for name in names}
         out["excess"] = np.full((len(stack), 4), np.nan)    # gradients x, y, slope, pixels fitted
         for k, science in enumerate(stack):
+            field = None
+            if self.dark_median is not None:
+                field = fit_excess(science, self.dark_median, self.excess_usable,
+                                   self.cfg.scattered_light_order)
             out["background"][k], error = background_frame(
                 science, self.spectral, self.proxy, self.cfg.proxy_combine, self.offsets,
                 self.n_darks, self.level_bias, self.noise_floor,
-                clip_sigma=self.cfg.proxy_clip_sigma, cross_fit=self.cross_fit)
-            if self.dark_median is not None:
-                out["excess"][k] = self._correct_excess(science, out["background"][k])
+                clip_sigma=self.cfg.proxy_clip_sigma, cross_fit=self.cross_fit,
+                offset_scale=1.0 if field is None else field.offset_scale)
+            if field is not None:
+                out["excess"][k] = self._correct_excess(field, science, out["background"][k])
             if self.with_error:
                 out["error"][k] = error
             out["final"][k] = final_frame(science, out["background"][k])
         return out
 
-    def _correct_excess(self, science, background):
-        """Correct one frame's background in place for its smooth excess over the darks."""
-        field = fit_excess(science, self.dark_median, self.excess_usable,
-                           self.cfg.scattered_light_order)
-        if field is None:
-            return np.nan, np.nan, np.nan, 0
+    def _correct_excess(self, field, science, background):
+        """Add to one frame's background (in place) the smooth excess over the darks at each
+        spectral pixel minus at its proxies (the dark-level term scaled the offsets)."""
         sy, sx = self.spectral[:, 0], self.spectral[:, 1]
         py, px = self.proxy[..., 0], self.proxy[..., 1]
         has = py >= 0
         valid = has & np.isfinite(science[np.where(has, py, 0), np.where(has, px, 0)])
-        background[sy, sx] += proxy_correction(field, self.spectral, self.proxy, valid,
-                                               self.dark_median)
+        background[sy, sx] += proxy_correction(field, self.spectral, self.proxy, valid)
         return (*field.gradients, field.temperature_slope, field.n_used)
 
     def write_frame(self, i, out):
@@ -133,7 +134,7 @@ class FinalFrames(FrameStage):
         if n_fit > 0:
             header["SLGRADX"] = (round(float(gx), 4), "[adu] excess over darks, first to last column")
             header["SLGRADY"] = (round(float(gy), 4), "[adu] excess over darks, first to last row")
-            header["SLTSLOPE"] = (round(float(slope), 6), "excess over darks per adu of dark level")
+            header["SLTSLOPE"] = (round(float(slope), 6), "excess per adu dark level; offsets x (1 + this)")
             header["SLNFIT"] = (int(n_fit), "pixels fitted for the excess over darks")
         ext = []
         if self.with_error:
