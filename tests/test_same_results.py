@@ -98,10 +98,11 @@ def test_match_tables_and_frames_identical_to_the_code_before(tmp_path, extra):
 
 #: Since issue 20 stage 1 cross-fits K > 1 proxies on two halves of the darks and keeps them
 #: candidate_margin away from the mask, and stage 2 clips their values at 4 sigma and corrects
-#: for the frame's smooth excess over the darks: by design not the code before's; these
-#: settings restore it.
+#: for the frame's smooth excess over the darks, and stage 5 replaces the ring around each
+#: cosmic ray: by design not the code before's; these settings restore it.
 _BEFORE_ISSUE_20 = (
-    "proxy_cross_fit: false\nproxy_clip_sigma: 3.0\nscattered_light_order: 0\ncandidate_margin: 0\n")
+    "proxy_cross_fit: false\nproxy_clip_sigma: 3.0\nscattered_light_order: 0\ncandidate_margin: 0\n"
+    "cosmic_grow: 0\n")
 
 #: Cards that say who wrote a file and when, not what it holds.
 _PROVENANCE = ("DATE", "RUNID", "CFGHASH", "CHECKSUM", "DATASUM", "HISTORY", "INPUT", "PARENT",

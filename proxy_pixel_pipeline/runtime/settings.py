@@ -218,6 +218,11 @@ SETTINGS = (
     Setting("lacosmic_neighbor_threshold", "float", 4.0, (5,),
             "threshold for neighbours of detected cosmic rays", _S5, low=0.0),
     Setting("lacosmic_maxiter", "int", 4, (5,), "lacosmic iterations", _S5, low=1),
+    Setting("cosmic_grow", "int", 1, (5,),
+            "rings of pixels around every cosmic ray found that take the series' prediction "
+            "too, whatever their value (a hit's charge spreads below any threshold: on dense "
+            "cosmic rays 2.3 % of it stayed, 0.05 % with 1; DQ COSMIC_GROWN); 0 = none", _S5,
+            low=0, high=3),
     # ---- stage 6
     Setting("extract_profile", "str", "follow", (6,),
             "follow | template | fit: spatial profile of the optimal extraction: the whole "

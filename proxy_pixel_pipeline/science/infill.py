@@ -7,7 +7,8 @@ over-subtraction.  :func:`infill` replaces those with a prediction of the
 pixel (the series' prediction, :func:`~.series.series_prediction`, or the
 frame's own double-Gaussian model).  :func:`clean_frame` is what stage 5 does
 to one frame: time-series cosmic-ray hits (:mod:`.cosmic_rays`), infill, then
-L.A.Cosmic on what the series cannot see, with the per-pixel error
+L.A.Cosmic on what the series cannot see, then the ring of pixels around every
+cosmic ray found (its charge below any threshold), with the per-pixel error
 (:func:`~.noise.error_model`) and data-quality bits.
 
 All functions are vectorized and return new arrays; inputs are never modified.
@@ -16,6 +17,7 @@ All functions are vectorized and return new arrays; inputs are never modified.
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from ..flags import DQFlag
 from .cosmic_rays import float_copy, region_mask, remove_cosmic_rays, temporal_hits
@@ -73,7 +75,7 @@ def infill(final_frame, model, region=None, fill_negative=True, negative_limit=0
 def clean_frame(final, prediction, z, noise, dq, region, *, gain, temporal=True,
                 temporal_sigma=5.0, neighbor_sigma=3.5, fill_negative=True, negative_sigma=3.0,
                 lacosmic_contrast=2.0, lacosmic_cr_threshold=5.0, lacosmic_neighbor_threshold=2.0,
-                lacosmic_maxiter=4):
+                lacosmic_maxiter=4, grow=1):
     """Stage 5 on one Final Frame: cosmic rays found and replaced, holes infilled.
 
     Parameters
@@ -100,13 +102,23 @@ def clean_frame(final, prediction, z, noise, dq, region, *, gain, temporal=True,
         Typ. 3.
     lacosmic_contrast, lacosmic_cr_threshold, lacosmic_neighbor_threshold, lacosmic_maxiter
         L.A.Cosmic's parameters (:func:`~.cosmic_rays.remove_cosmic_rays`).
+    grow : int
+        Rings of pixels around every cosmic ray found that take the series'
+        prediction too, whatever their value (typ. 1; 0 = none): a hit
+        shares charge with its neighbours (diffusion, a track crossing pixel
+        corners) below any detection threshold, and choosing neighbours by
+        their value would take away positive noise only.  On a held-out set
+        with dense cosmic rays, 2.3 % of their charge in the trace stayed
+        after detection, 98 % of it next to a pixel found; one ring left
+        0.05 % (docs/unbiased_fluxes.md).
 
     Returns
     -------
     dict
         ``final`` (float32, cleaned), ``err`` (float32, one-sigma error, NaN off
         the trace), ``dq`` (uint8), ``infilled`` and ``cosmic`` (uint8, 1 = pixel
-        infilled / replaced as a cosmic ray).
+        infilled / replaced as a cosmic ray found) and ``grown`` (uint8, 1 =
+        replaced as a found cosmic ray's neighbour).
     """
     shape = final.shape
     error = error_model(np.nan_to_num(prediction), noise, gain)
@@ -120,10 +132,17 @@ def clean_frame(final, prediction, z, noise, dq, region, *, gain, temporal=True,
         neighbor_threshold=lacosmic_neighbor_threshold, maxiter=lacosmic_maxiter, region=region)
     lacosmic &= ~hits
     infilled &= ~hits
+    found = hits | lacosmic
+    grown = np.zeros(shape, bool)
+    if grow and found.any():
+        grown = (ndimage.binary_dilation(found, np.ones((3, 3), bool), iterations=grow)
+                 & region & ~found & ~infilled & np.isfinite(prediction))
+        cleaned[grown] = prediction[grown]
     flags = np.nan_to_num(dq).astype(np.uint8)
     flags[infilled | hits] |= DQFlag.INFILLED.value
     flags[hits] |= DQFlag.COSMIC_TEMPORAL.value
     flags[lacosmic] |= DQFlag.COSMIC_LACOSMIC.value
+    flags[grown] |= DQFlag.COSMIC_GROWN.value
     return {"final": cleaned.astype(np.float32), "err": np.where(region, error, np.nan).astype(np.float32),
             "dq": flags, "infilled": infilled.astype(np.uint8),
-            "cosmic": (hits | lacosmic).astype(np.uint8)}
+            "cosmic": found.astype(np.uint8), "grown": grown.astype(np.uint8)}

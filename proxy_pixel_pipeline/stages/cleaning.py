@@ -65,7 +65,7 @@ class Cleaning(FrameStage):
 
     def process_frames(self, stack):
         cfg = self.cfg
-        names = ("final", "err", "dq", "infilled", "cosmic")
+        names = ("final", "err", "dq", "infilled", "cosmic", "grown")
         shape = stack.shape[2:]
         frames = [clean_frame(final, prediction, z, noise, dq, self.region, gain=cfg.gain,
                               temporal=self.temporal, temporal_sigma=cfg.temporal_sigma,
@@ -74,7 +74,7 @@ class Cleaning(FrameStage):
                               lacosmic_contrast=cfg.lacosmic_contrast,
                               lacosmic_cr_threshold=cfg.lacosmic_cr_threshold,
                               lacosmic_neighbor_threshold=cfg.lacosmic_neighbor_threshold,
-                              lacosmic_maxiter=cfg.lacosmic_maxiter)
+                              lacosmic_maxiter=cfg.lacosmic_maxiter, grow=cfg.cosmic_grow)
                   for final, prediction, z, noise, dq in stack]
         dtypes = {"final": np.float32, "err": np.float32}
         return {name: (np.array([f[name] for f in frames]) if frames
@@ -88,6 +88,7 @@ class Cleaning(FrameStage):
         hdr = self.observation_header(src)
         hdr["NINFILL"] = (int(out["infilled"].sum()), "pixels infilled from the profile fit")
         hdr["NCOSMIC"] = (int(out["cosmic"].sum()), "cosmic-ray pixels replaced")
+        hdr["NCRGROWN"] = (int(out["grown"].sum()), "pixels next to a cosmic ray replaced")
         hdr["NCRTIME"] = (int(np.count_nonzero(out["dq"] & DQFlag.COSMIC_TEMPORAL)),
                           "cosmic-ray pixels found along the time series")
         self.write("final", frame.data, frame=src, header=hdr, extensions=frame.extensions(),
