@@ -78,7 +78,7 @@ def test_the_report_holds_every_part(run):
         assert log["runid"] and log["ranks"][0]["peak_gib"] > 0 and log["wall_s"] > 0
         assert log["runid"] in text                       # the products' RUNID, matched
     for card in ("NSPEC", "NMATCHED", "NHOT", "NINFILL", "NCOSMIC", "NCRTIME", "LACOSMIC",
-                 "LOW_WEIGHT", "NPROXHIT", "CFGHASH", "INPUTSUM"):
+                 "NCRGROWN", "LOW_WEIGHT", "NPROXHIT", "CFGHASH", "INPUTSUM"):
         assert card in text, card
     # The settings given that differ from the defaults, with the default.
     assert re.search(r"hot_pixel_sigma 12 15(\.0)? 1", text)

@@ -28,7 +28,7 @@ CARDS = {
                 "NCAND", "NNEARMSK", "NDARKS"),
     "background": ("NPROXHIT",),
     "final_fits": ("NFALLBCK",),
-    "final": ("NINFILL", "NCOSMIC", "NCRTIME"),
+    "final": ("NINFILL", "NCOSMIC", "NCRTIME", "NCRGROWN"),
     "spectra": ("NREJECT",),
     "light_curves": ("NFRAMES", "NCOLUSED", "NFILLED", "NORBITS"),
     "transit_depths": ("NVISITS",),
