@@ -44,6 +44,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy import ndimage
 
 from .cosmic_rays import temporal_hits
 from .noise import error_model
@@ -176,7 +177,7 @@ def _column_level(residual, columns):
 
 
 def refit_bins_without_hits(final, model, z, trace, shape, reference, bin_width,
-                            n_sigma=5.0, neighbor_sigma=3.5):
+                            n_sigma=5.0, neighbor_sigma=3.5, grow=0):
     """Refit, without its time-series hits, each frame's profile in the bins that hold them.
 
     A long cosmic-ray streak along a row of a bin enters the bin's median
@@ -198,6 +199,9 @@ def refit_bins_without_hits(final, model, z, trace, shape, reference, bin_width,
         Columns per bin, as stage 4 used.
     n_sigma, neighbor_sigma : float
         The hit thresholds (``temporal_sigma``, ``temporal_neighbor_sigma``).
+    grow : int
+        Rings around the hits left out too (``cosmic_grow``: their charge
+        shared below the thresholds).
 
     Returns
     -------
@@ -212,6 +216,8 @@ def refit_bins_without_hits(final, model, z, trace, shape, reference, bin_width,
         hits = temporal_hits(frame_z, n_sigma, neighbor_sigma)
         if not hits.any():
             continue
+        if grow:
+            hits = ndimage.binary_dilation(hits, np.ones((3, 3), bool), iterations=grow)
         bins = np.unique(np.searchsorted(edges, np.nonzero(hits)[1], side="right") - 1)
         frame = np.full(shape, np.nan, np.float32)
         frame.ravel()[trace] = final[f]

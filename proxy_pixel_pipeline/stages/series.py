@@ -76,7 +76,7 @@ def stage5_series(cfg, layout, paths):
         width = width if width > 0 else cfg.bin_width
         if refit_bins_without_hits(out["final"], out["model"], out["z"], trace, region.shape,
                                    reference, width, cfg.temporal_sigma,
-                                   cfg.temporal_neighbor_sigma):
+                                   cfg.temporal_neighbor_sigma, cfg.cosmic_grow):
             out["prediction"], out["z"], background = series_prediction(
                 out["final"], out["model"], columns, prior, cfg.gain,
                 min_frames=cfg.temporal_min_frames)
