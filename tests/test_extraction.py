@@ -134,7 +134,7 @@ def test_depths_recover_an_injected_depth(model):
     mid = t[60]
     if model == "box":
         cfg = _cfg(transit_model="box", transit_mid=float(mid), transit_duration=0.12)
-        depth_true, truth = 0.02, None
+        depth_true = 0.02
     else:
         cfg = _cfg(transit_model="batman", transit_mid=float(mid), planet_period=1.5,
                    planet_a_rs=6.0, planet_inclination=87.0, limb_darkening=[0.4, 0.2])

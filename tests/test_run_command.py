@@ -194,7 +194,7 @@ def test_status_says_interrupted_and_missing(visits, tmp_path):
     first.unlink()
     lines = status_lines(ppp("status", config, check=False))
     assert "interrupted: an unfinished run left .staging/stage5/" in lines[5]
-    assert f"missing: 1 of" in lines[6] and f"spectra/{first.name}" in lines[6]
+    assert "missing: 1 of" in lines[6] and f"spectra/{first.name}" in lines[6]
     assert lines[7].split()[3] == "current"      # stage 7 reads the light curves only
 
 

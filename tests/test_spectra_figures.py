@@ -8,7 +8,6 @@ import pytest
 
 from proxy_pixel_pipeline.runtime.config import load_config
 from proxy_pixel_pipeline.errors import PipelineError
-from proxy_pixel_pipeline.runtime.layout import Layout
 from proxy_pixel_pipeline.plots import (make_figures, plot_corner, plot_detrended,
                                         plot_light_curve_2d, plot_residual_rms, plot_spectrum,
                                         plot_transmission_spectrum, plot_visits,

@@ -4,7 +4,6 @@ import shutil
 
 import numpy as np
 import pytest
-from astropy.io import fits
 
 from proxy_pixel_pipeline.io.transit_products import read_depths, read_samples, read_transit_fit
 from proxy_pixel_pipeline.runtime import registry
