@@ -82,14 +82,18 @@ def _bands(cfg, n):
     return [[float(a), float(b)] for a, b in zip(edges[:-1], edges[1:])] + [list(MG_II)]
 
 
+#: Marks the config lines ``--extra`` added, so that the next run takes them out again.
+_EXTRA_MARK = "  # bench --extra"
+
+
 def _configure(config, bands, joint=(), extra=""):
-    """Set the bands, the joint visits and ``extra`` lines in a visit's config (rewritten
-    on every run, so an earlier run's ``--extra`` does not stay)."""
-    extra = "".join(line.strip() + "\n" for line in extra.splitlines() if line.strip())
-    keys = ["channel_wavelengths", "joint_visits"] + [line.split(":")[0] for line in
-                                                      extra.splitlines()]
-    text = re.sub(rf"(?m)^({'|'.join(map(re.escape, keys))}):.*\n(\s+#.*\n)*", "",
-                  config.read_text())
+    """Set the bands, the joint visits and ``extra`` lines in a visit's config (an earlier
+    run's ``--extra`` lines are taken out first)."""
+    extra = "".join(line.strip() + _EXTRA_MARK + "\n" for line in extra.splitlines()
+                    if line.strip())
+    text = "".join(line for line in config.read_text().splitlines(keepends=True)
+                   if not line.rstrip("\n").endswith(_EXTRA_MARK))
+    text = re.sub(r"(?m)^(channel_wavelengths|joint_visits):.*\n(\s+#.*\n)*", "", text)
     text += f"channel_wavelengths: {bands}\n"
     if joint:
         text += "joint_visits: [" + ", ".join(f"../{j}/config.yaml" for j in joint) + "]\n"
