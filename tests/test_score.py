@@ -228,3 +228,23 @@ def test_stage6_spectra_are_scored_and_reported(tiny_run, run_copy):
     assert scores["spectra"] is None and scores["run"]["stages_found"]["6"] is False
     assert any("6_Spectra.py" in n for n in scores["notes"])
     assert "Stage 6 spectra" not in format_table(scores)
+
+
+def test_the_transit_oracle_divides_out_light_smeared_beyond_the_mask():
+    """mask_fraction: each frame's share of the true signal inside the mask, per column (a
+    smeared trace spills beyond it; the transit fit's oracle divides it out like the
+    throughput)."""
+    from types import SimpleNamespace
+
+    from proxy_pixel_pipeline.score.inputs import mask_fraction
+
+    mask = np.zeros((6, 4), bool)
+    mask[2:4] = True
+    sharp = np.zeros((6, 4))
+    sharp[2:4, :3] = 10.0                      # column 3: no signal
+    smeared = sharp.copy()
+    smeared[1, :3] = smeared[4, :3] = 5.0      # a third of the light outside
+    frames = {"a.fits": sharp, "b.fits": smeared}
+    truth = SimpleNamespace(frame=lambda name: SimpleNamespace(signal=frames[name]))
+    got = mask_fraction(truth, mask, ["data/a.fits", "b.fits"])
+    np.testing.assert_allclose(got, [[1, 1, 1, 1], [2 / 3, 2 / 3, 2 / 3, 1]])

@@ -39,7 +39,7 @@ from ..science.profiles import bin_edges
 from .truth import read_truth
 
 __all__ = ["Frame", "Proxies", "RunInputs", "stage_number", "stage_files", "master_dark",
-           "read_proxies", "read_stage5", "same_shape"]
+           "mask_fraction", "read_proxies", "read_stage5", "same_shape"]
 
 
 def stage_number(output) -> int:
@@ -332,6 +332,19 @@ class RunInputs:
         """Yield a :class:`Frame` for each science frame, in order."""
         for i in range(len(self.science)):
             yield self.frame(i)
+
+
+def mask_fraction(truth, mask, names):
+    """Each frame's share of the true signal inside the spectral mask, per column
+    (n_frames, n_columns; 1 where a column holds no signal): light that pointing jitter
+    smears or moves beyond the mask, a systematic like the slit loss."""
+    out = []
+    for name in names:
+        signal = truth.frame(Path(name).name).signal
+        total = signal.sum(axis=0)
+        inside = np.where(mask, signal, 0.0).sum(axis=0)
+        out.append(np.where(total > 0, inside / np.where(total > 0, total, 1.0), 1.0))
+    return np.array(out)
 
 
 def oracle_columns(cfg, truth, mask, science):
