@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from proxy_pixel_pipeline.flags import DQFlag
 from proxy_pixel_pipeline.runtime import registry
 from proxy_pixel_pipeline.runtime.config import load_config
 from proxy_pixel_pipeline.runtime.layout import Layout
@@ -62,9 +63,11 @@ def test_infill_leaves_no_empty_or_negative_trace_pixel(tiny_run):
         assert infilled[empty].all()
         assert (before[infilled & ~empty] < 0).all()
         holes = infilled
-        # Untouched pixels keep their value unless lacosmic replaced them.
+        # Untouched pixels keep their value unless they were a cosmic ray or next to one.
         cosmic = fits.getdata(layout.final(science), "COSMIC").astype(bool)
-        keep = mask & ~holes & ~cosmic
+        grown = (fits.getdata(layout.final(science), "DQ") & DQFlag.COSMIC_GROWN) != 0
+        assert not (grown & (cosmic | holes)).any()
+        keep = mask & ~holes & ~cosmic & ~grown
         np.testing.assert_array_equal(after[keep], before[keep])
         # Infilled pixels hold the series' prediction for this very frame (its stage-4
         # fit, corrected by what the series learnt at that pixel), at their own rows.
@@ -72,6 +75,7 @@ def test_infill_leaves_no_empty_or_negative_trace_pixel(tiny_run):
         prediction = np.full(after.shape, np.nan, np.float32)
         prediction.ravel()[series["trace"]] = series["prediction"][i]
         np.testing.assert_array_equal(after[infilled & ~cosmic], prediction[infilled & ~cosmic])
+        np.testing.assert_array_equal(after[grown], prediction[grown])
         # (Pixels empty in every frame take the model scaled by their column's flux, which
         # keeps a line: tests/test_cosmic_rays.py, test_a_pixel_empty_in_every_frame_inside_a_line_*.)
 
