@@ -263,6 +263,40 @@ def test_trend_degree_chosen_by_bic(curvature, degree):
         assert abs(fixed.rp_rs - RP) > 3 * res.rp_rs_err
 
 
+def test_ramp_shape_chosen_by_bic():
+    """A ramp cubic in the orbit's phase (as CUTE's own simulator has it): ``auto`` takes the
+    polynomial of degree 3 and keeps Rp/R* unbiased; an exponential at any timescale leaves
+    residuals whose inflation more than doubles the error.  An exponential ramp: ``auto``
+    takes the exponential.  A channel fitted with the full basis takes the white light's
+    choice."""
+    from dataclasses import replace
+
+    visit, _ = make_visit(32, ramp=0.0, first=0.0, noise=2e-4)
+    phase = 2 * np.pi * (find_orbits(visit.times).since_start * 1440 / 95.0)
+    cubic = 0.004 * (np.cos(phase) + 0.6 * np.sin(2 * phase) - 0.4 * np.cos(3 * phase))
+    thermal = replace(visit, flux=visit.flux * (1.0 + cubic))
+    auto = replace(SPEC, ramp="auto", ramp_order=3, ramp_timescales=(5.0, 12.0, 40.0))
+    res = fit_light_curves(thermal, TRANSIT, auto, mode="lsq")
+    assert (res.visits[0].ramp, res.visits[0].ramp_order) == ("poly", 3)
+    assert res.visits[0].timescale is None
+    assert abs(res.rp_rs - RP) < 3 * res.rp_rs_err
+    exp_only = fit_light_curves(thermal, TRANSIT, replace(auto, ramp="exp"), mode="lsq")
+    assert exp_only.visits[0].ramp == "exp"
+    # the misfit's residuals inflate the error: the wrong shape costs precision
+    assert exp_only.visits[0].bic > res.visits[0].bic + 100
+    assert exp_only.rp_rs_err > 2 * res.rp_rs_err
+    settling, _ = make_visit(33, noise=2e-4)       # exponential, 12-minute timescale
+    res = fit_light_curves(settling, TRANSIT, auto, mode="lsq")
+    assert (res.visits[0].ramp, res.visits[0].timescale) == ("exp", 12.0)
+    assert abs(res.rp_rs - RP) < 3 * res.rp_rs_err
+    white = fit_light_curves(thermal, TRANSIT, auto, mode="lsq")
+    channel = fit_channel(thermal, white, common_mode="none", systematics=auto, mode="lsq")
+    assert (channel.visits[0].ramp, channel.visits[0].ramp_order) == ("poly", 3)
+    with pytest.raises(PipelineError, match="auto"):
+        design_matrix(auto, visit.times, find_orbits(visit.times).number,
+                      find_orbits(visit.times).since_start, visit.regressors)
+
+
 def test_channels_with_and_without_common_mode():
     """A channel sharing the white light's systematics, four times noisier, another Rp/R*."""
     rng = np.random.default_rng(40)

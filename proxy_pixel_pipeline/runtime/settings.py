@@ -295,13 +295,17 @@ SETTINGS = (
             "transit_mid); false = fixed at transit_mid", _S7),
     Setting("mid_time_window", "float", 0.04, (7,),
             "fit_mid_time: half-width of the mid-transit time's prior, days", _S7, low=0.0),
-    Setting("systematics_ramp", "str", "exp", (7,),
-            "exp | poly | none: ramp in the time since each orbit window's start (throughput "
-            "settling)", _S7, choices=("exp", "poly", "none")),
-    Setting("systematics_ramp_order", "int", 1, (7,), "poly ramp: degree", _S7, low=1, high=4),
-    Setting("systematics_ramp_timescales", "floats", (10.0,), (7,),
-            "exp ramp: timescale(s), minutes; with several, each visit takes the one of "
-            "lowest BIC", _S7),
+    Setting("systematics_ramp", "str", "auto", (7,),
+            "auto | exp | poly | none: ramp in the time since each orbit window's start "
+            "(throughput settling); auto: each visit takes the exponential (each timescale) or "
+            "the polynomial (each degree) of lowest BIC", _S7,
+            choices=("auto", "exp", "poly", "none")),
+    Setting("systematics_ramp_order", "int", 3, (7,),
+            "poly, auto: highest degree of the polynomial ramp; each visit takes the degree "
+            "from 1 up to it of lowest BIC", _S7, low=1, high=4),
+    Setting("systematics_ramp_timescales", "floats", (5.0, 10.0, 20.0, 40.0), (7,),
+            "exp, auto: ramp timescale(s), minutes; each visit takes the one of lowest BIC",
+            _S7),
     Setting("systematics_first_orbit", "str", "own", (7,),
             "keep | drop | own: a visit's first orbit window (which settles more strongly) like "
             "the others, left out, or with its own offset and ramp", _S7,

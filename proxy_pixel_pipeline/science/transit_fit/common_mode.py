@@ -108,7 +108,7 @@ def fit_channel(visits, white_fit: TransitFit, *, common_mode="model", systemati
         ``reduced``.
     systematics : SystematicsSpec or sequence, optional
         Full basis for ``common_mode="none"`` (default ``SystematicsSpec()``);
-        it takes the white fit's ramp timescale and trend degree of each visit.
+        narrowed in each visit to the white fit's choice (:func:`_as_white`).
     reduced : SystematicsSpec or sequence
         Basis after the division.
     **options
@@ -132,12 +132,24 @@ def fit_channel(visits, white_fit: TransitFit, *, common_mode="model", systemati
         if len(specs) != len(visits):
             raise PipelineError(f"channel fit: 'systematics' has {len(specs)} entries for "
                                 f"{len(visits)} visits")
-        # The basis the white light chose in each visit: its ramp timescale, its trend degree.
-        spec = [replace(s, visit_order=min(s.visit_order, w.visit_order),
-                        ramp_timescales=(w.timescale,) if s.ramp == "exp" and w.timescale
-                        is not None else s.ramp_timescales)
-                for s, w in zip(specs, white_fit.visits)]
+        # The basis the white light chose in each visit: its ramp (shape, timescale or degree
+        # at most) and its trend degree at most.
+        spec = [_as_white(s, w) for s, w in zip(specs, white_fit.visits)]
     else:
         visits = common_mode_visits(visits, white_fit, common_mode)
         spec = reduced
     return fit_light_curves(visits, white_fit.transit, spec, **options)
+
+
+def _as_white(spec, white):
+    """``spec`` narrowed to what the white light chose in a visit (:class:`.fit.VisitResult`):
+    its ramp's shape with its timescale, or a polynomial of its degree at most, and a trend
+    of its degree at most."""
+    spec = replace(spec, visit_order=min(spec.visit_order, white.visit_order))
+    if spec.ramp == "none":
+        return spec
+    if white.ramp == "exp" and white.timescale is not None:
+        return replace(spec, ramp="exp", ramp_timescales=(white.timescale,))
+    if white.ramp == "poly":
+        return replace(spec, ramp="poly", ramp_order=white.ramp_order)
+    return replace(spec, ramp="none")

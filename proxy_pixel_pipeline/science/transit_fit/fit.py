@@ -8,11 +8,12 @@ inclination under Gaussian priors.
 
 Procedure
 ---------
-1. The basis of each visit alone: every candidate exponential-ramp timescale
-   and every degree of the trend over the visit from 1 to ``visit_order`` is
-   fitted (least squares); the lowest BIC wins (a visit whose throughput
-   drifts quadratically takes degree 2, one that drifts linearly keeps one
-   parameter fewer).
+1. The basis of each visit alone: every candidate ramp (the exponential at
+   each timescale, the polynomial of each degree up to ``ramp_order``; both
+   shapes with ``ramp="auto"``) and every degree of the trend over the visit
+   from 1 to ``visit_order`` is fitted (least squares); the lowest BIC wins (a
+   visit whose throughput drifts quadratically takes degree 2, one that
+   drifts linearly keeps one parameter fewer).
 2. Least squares (``scipy.optimize.least_squares`` on the whitened residuals
    with the coefficients profiled out -- variable projection), started at the
    best depth of a coarse scan.  Parameter errors from the curvature
@@ -50,7 +51,7 @@ from scipy.optimize import least_squares
 from ...errors import PipelineError
 from .likelihood import Problem, VisitProblem
 from .noise import RedNoise, red_noise
-from .systematics import SystematicsSpec, design_matrix
+from .systematics import SystematicsSpec, design_matrix, ramp_choices
 from .transit import TransitCurve, TransitModel, signed_rp
 from .visit import Visit
 
@@ -86,6 +87,10 @@ class VisitResult:
         were several timescales).
     visit_order : int
         Degree of the trend over the visit, as chosen.
+    ramp : str
+        The ramp's shape, as chosen: ``exp``, ``poly`` or ``none``.
+    ramp_order : int
+        ``poly``: its degree, as chosen (0 otherwise).
     n_used : int
         Frames in the fit.
     chi2 : float
@@ -123,6 +128,8 @@ class VisitResult:
     timescale: float | None
     timescale_bic: dict
     visit_order: int
+    ramp: str
+    ramp_order: int
     n_used: int
     chi2: float
     dof: int
@@ -313,27 +320,29 @@ def _inflation(stats):
 
 
 def _choose_basis(visit, spec, transit, options, label):
-    """The exponential ramp timescale (minutes) and the degree of the trend over the visit
-    (1 .. ``spec.visit_order``) of lowest BIC for one visit alone; the BIC of each timescale
-    (at its best degree)."""
+    """The visit's basis of lowest BIC (this visit alone): the ramp's shape, timescale or
+    degree (:func:`.systematics.ramp_choices`) and the degree of the trend over the visit
+    (1 .. ``spec.visit_order``).  Returns the chosen single-shape spec, the exponential's
+    timescale (None for another shape) and the BIC of each exponential timescale tried (at
+    its best trend degree)."""
     bics = {}
     opts = dict(options, geometry_priors=None)
-    scales = spec.ramp_timescales if spec.ramp == "exp" else (None,)
     orders = range(1, spec.visit_order + 1) if spec.visit_order > 1 else (spec.visit_order,)
-    for scale in scales:
+    choices = ramp_choices(spec)
+    for i, choice in enumerate(choices):
         for order in orders:
-            design = design_matrix(replace(spec, visit_order=order), visit.times, visit.orbit,
-                                   visit.since_start, visit.regressors, visit.mask,
-                                   timescale=scale, label=label)
+            design = design_matrix(replace(choice, visit_order=order), visit.times, visit.orbit,
+                                   visit.since_start, visit.regressors, visit.mask, label=label)
             problem = _problem([visit], [design], transit, [1.0], opts)
             x, _ = _least_squares(problem)
             (_, _, chi2, _, _), = _visit_stats(problem, x)
-            bics[(scale, order)] = chi2 + (problem.problems[0].k + problem.ndim) * np.log(
+            bics[(i, order)] = chi2 + (problem.problems[0].k + problem.ndim) * np.log(
                 problem.problems[0].n)
-    scale, order = min(bics, key=bics.get)
-    per_scale = {float(s): min(b for (t, _), b in bics.items() if t == s)
-                 for s in scales if s is not None}
-    return scale, order, per_scale
+    i, order = min(bics, key=bics.get)
+    chosen = replace(choices[i], visit_order=order)
+    per_scale = {c.ramp_timescales[0]: min(b for (j, _), b in bics.items() if j == k)
+                 for k, c in enumerate(choices) if c.ramp == "exp"}
+    return chosen, (chosen.ramp_timescales[0] if chosen.ramp == "exp" else None), per_scale
 
 
 def _seeds(seed):
@@ -420,7 +429,8 @@ def _visit_result(problem, v, x, x_err, stats, timescale_bic):
         coefficients=beta, coefficient_errors=np.sqrt(np.clip(np.diag(cov), 0, None)),
         center=design.center, scale=design.scale, dropped=design.dropped,
         timescale=design.timescale, timescale_bic=timescale_bic,
-        visit_order=design.visit_order, n_used=p.n, chi2=chi2, dof=dof,
+        visit_order=design.visit_order, ramp=design.ramp, ramp_order=design.ramp_order,
+        n_used=p.n, chi2=chi2, dof=dof,
         reduced_chi2=chi2 / dof if dof > 0 else np.nan, bic=chi2 + n_par * np.log(p.n),
         red_noise=test, error_scale=p.error_scale, used=p.used.copy(), times=visit.times,
         systematics=systematics, transit=transit, model=systematics * transit,
@@ -506,9 +516,8 @@ def fit_light_curves(visits, transit: TransitModel, systematics=None, *, mode="e
     designs, bics = [], []
     for visit, spec in zip(visits, specs):
         scale, bic = None, {}
-        if (spec.ramp == "exp" and len(spec.ramp_timescales) > 1) or spec.visit_order > 1:
-            scale, order, bic = _choose_basis(visit, spec, transit, options, visit.name)
-            spec = replace(spec, visit_order=order)
+        if len(ramp_choices(spec)) > 1 or spec.visit_order > 1:
+            spec, scale, bic = _choose_basis(visit, spec, transit, options, visit.name)
             bic = bic if len(bic) > 1 else {}
         designs.append(design_matrix(spec, visit.times, visit.orbit, visit.since_start,
                                      visit.regressors, visit.mask, timescale=scale,

@@ -7,10 +7,11 @@ from what can be measured per frame:
 
 * ``constant`` (always; its coefficient is the out-of-transit flux);
 * a ramp in the time since the orbit window's start (throughput settling in
-  every orbit): polynomial (``ramp_t1``, ``ramp_t2`` ...) or exponential
+  every orbit): polynomial (``ramp_t``, ``ramp_t^2`` ...) or exponential
   ``exp(-tau / timescale)`` (``ramp_exp``) with a fixed timescale -- linear in
-  its amplitude.  Several timescales may be listed: the fit chooses one per
-  visit by BIC;
+  its amplitude.  Several timescales and degrees up to ``ramp_order`` are
+  tried, and with ``auto`` both shapes: the fit chooses one per visit by BIC
+  (:func:`ramp_choices`);
 * the visit's first orbit (which settles more strongly): kept like the others,
   dropped (its frames masked), or given its own terms (an offset
   ``first_orbit`` and its own ramp ``first_orbit_ramp_*``, the shared ramp then
@@ -32,19 +33,22 @@ earlier columns, is dropped (and named in :attr:`Design.dropped`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ...errors import PipelineError
 
-__all__ = ["SystematicsSpec", "Design", "design_matrix", "OFFSET", "WIDTH", "TEMPERATURE",
-           "CONSTANT_ONLY"]
+__all__ = ["SystematicsSpec", "Design", "design_matrix", "ramp_choices", "OFFSET", "WIDTH",
+           "TEMPERATURE", "CONSTANT_ONLY", "RAMPS"]
 
 #: Names of the regressors a visit carries for the built-in terms.
 OFFSET, WIDTH, TEMPERATURE = "trace_offset", "trace_width", "temperature"
 
 _MIN_PER_DAY = 1440.0
+
+#: The ramp shapes a spec may name.
+RAMPS = ("auto", "exp", "poly", "none")
 
 
 def _order(name, value, high):
@@ -60,13 +64,19 @@ class SystematicsSpec:
 
     Parameters
     ----------
-    ramp : {"exp", "poly", "none"}
-        Ramp in the time since the orbit window's start.
+    ramp : {"auto", "exp", "poly", "none"}
+        Ramp in the time since the orbit window's start: ``auto`` tries the
+        exponential at every timescale and the polynomial of every degree,
+        each visit taking the one of lowest BIC (the ramp's shape differs
+        from instrument to instrument: CUTE's own simulator has a cubic in
+        orbital phase).
     ramp_order : int
-        ``poly``: degree (1-4).
+        ``poly``, ``auto``: the highest degree (1-4); each visit takes the
+        degree from 1 up to it of lowest BIC.  :func:`design_matrix` uses it
+        as the degree.
     ramp_timescales : sequence of float
-        ``exp``: timescales, minutes; with several, each visit takes the one of
-        lowest BIC.
+        ``exp``, ``auto``: timescales, minutes; with several, each visit takes
+        the one of lowest BIC.
     first_orbit : {"keep", "drop", "own"}
         The visit's first orbit window: like the others, masked, or with its
         own offset and ramp.
@@ -98,14 +108,15 @@ class SystematicsSpec:
 
     def __post_init__(self):
         put = object.__setattr__
-        if self.ramp not in ("exp", "poly", "none"):
-            raise PipelineError(f"systematics: 'ramp' must be exp, poly or none, got {self.ramp!r}")
+        if self.ramp not in RAMPS:
+            raise PipelineError(f"systematics: 'ramp' must be one of {', '.join(RAMPS)}, got "
+                                f"{self.ramp!r}")
         if self.first_orbit not in ("keep", "drop", "own"):
             raise PipelineError(f"systematics: 'first_orbit' must be keep, drop or own, got "
                                 f"{self.first_orbit!r}")
         put(self, "ramp_order", _order("ramp_order", self.ramp_order, 4))
-        if self.ramp == "poly" and self.ramp_order < 1:
-            raise PipelineError("systematics: 'ramp_order' must be >= 1 with ramp: poly")
+        if self.ramp in ("poly", "auto") and self.ramp_order < 1:
+            raise PipelineError(f"systematics: 'ramp_order' must be >= 1 with ramp: {self.ramp}")
         put(self, "visit_order", _order("visit_order", self.visit_order, 3))
         put(self, "offset_order", _order("offset_order", self.offset_order, 2))
         put(self, "width_order", _order("width_order", self.width_order, 2))
@@ -114,8 +125,8 @@ class SystematicsSpec:
             scales = tuple(float(s) for s in np.atleast_1d(self.ramp_timescales))
         except (TypeError, ValueError):
             scales = ()
-        if self.ramp == "exp" and (not scales or not all(np.isfinite(scales))
-                                   or min(scales) <= 0):
+        if self.ramp in ("exp", "auto") and (not scales or not all(np.isfinite(scales))
+                                             or min(scales) <= 0):
             raise PipelineError(f"systematics: 'ramp_timescales' must be positive minutes, got "
                                 f"{self.ramp_timescales!r}")
         put(self, "ramp_timescales", scales)
@@ -129,6 +140,15 @@ class SystematicsSpec:
         names = [n for n, o in ((OFFSET, self.offset_order), (WIDTH, self.width_order),
                                 (TEMPERATURE, self.temperature_order)) if o]
         return tuple(names) + tuple(e for e in self.extra if e not in names)
+
+
+def ramp_choices(spec):
+    """The single-shape specs a visit's fit chooses among: the exponential at each timescale
+    (``ramp_timescales`` of one), the polynomial of each degree 1..``ramp_order``, both for
+    ``auto``; the spec itself for ``none``."""
+    exp = [replace(spec, ramp="exp", ramp_timescales=(t,)) for t in spec.ramp_timescales]
+    poly = [replace(spec, ramp="poly", ramp_order=d) for d in range(1, spec.ramp_order + 1)]
+    return {"exp": exp, "poly": poly, "auto": exp + poly}.get(spec.ramp, [spec])
 
 
 #: Only the out-of-transit level (e.g. a channel after common-mode division).
@@ -160,6 +180,10 @@ class Design:
         Exponential ramp timescale used, minutes.
     visit_order : int
         Degree of the polynomial in time over the visit.
+    ramp : str
+        The ramp's shape: ``exp``, ``poly`` or ``none``.
+    ramp_order : int
+        ``poly``: its degree (0 otherwise).
     """
 
     matrix: np.ndarray
@@ -170,6 +194,8 @@ class Design:
     dropped: tuple = ()
     timescale: float | None = None
     visit_order: int = 0
+    ramp: str = "none"
+    ramp_order: int = 0
 
 
 def _powers(prefix, x, use, order):
@@ -248,6 +274,9 @@ def design_matrix(spec: SystematicsSpec, times, orbit, since_start, regressors=N
     if not use.any():
         raise PipelineError(f"{label}: no usable frame for the systematics model")
 
+    if spec.ramp == "auto":
+        raise PipelineError(f"{label}: 'ramp: auto' is a choice among shapes (ramp_choices), "
+                            f"not a design")
     cols = []
     if spec.ramp == "exp":
         scale_min = spec.ramp_timescales[0] if timescale is None else float(timescale)
@@ -295,4 +324,5 @@ def design_matrix(spec: SystematicsSpec, times, orbit, since_start, regressors=N
         raise PipelineError(f"{label}: {len(names)} systematics terms for {int(use.sum())} "
                             f"usable frames")
     return Design(np.column_stack(columns), tuple(names), use, np.array(centers),
-                  np.array(scales), tuple(dropped), scale_min, spec.visit_order)
+                  np.array(scales), tuple(dropped), scale_min, spec.visit_order, spec.ramp,
+                  spec.ramp_order if spec.ramp == "poly" else 0)
