@@ -86,7 +86,9 @@ def plot_visits(config, out_dir=None) -> Path:
         ax.plot(x, sys, "--", color=_COLOURS[1], lw=1, label="systematics")
         ax.set_ylabel("flux")
         ax.set_title(f"{name}: white light curve and its fit", fontsize=9, loc="left")
-    axes[0].legend(fontsize=7, loc="lower left", ncol=2)
+    # above the top panel, right of its title: the data keep the whole frame
+    axes[0].legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3,
+                   frameon=False)
     axes[-1].set_xlabel("hours from the fitted mid-transit time")
     return run.save(fig)
 
