@@ -37,7 +37,10 @@ is 7 times brighter than the median candidate.  :func:`offset_temperature_coeffi
 measures the offsets' relative change per degree from the darks themselves
 (one number for the detector, ``ln 2 / doubling temperature``), and
 :func:`offset_scale` scales each science frame's offsets by it; that halved
-the error there and changed nothing on the demo data.
+the error there and changed nothing on the demo data.  Stage 2 now scales the
+offsets by each frame's own fitted temperature term instead
+(:attr:`.scattered_light.ExcessField.offset_scale`); stage 1 still writes
+this coefficient to its table's header (``OFFTCOEF``) for information.
 
 Nothing here imports MPI; :func:`cross_fit_block` is what stage 1 runs per
 block of spectral pixels instead of one :func:`.matching.match_block`

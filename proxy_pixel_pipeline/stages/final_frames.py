@@ -49,7 +49,7 @@ class FinalFrames(FrameStage):
         cfg, comm, log = self.cfg, self.comm, self.log
         spectral = proxy = offsets = n_darks = level_bias = shape = dark_median = usable = None
         cross_fit = False
-        self.proxy_flat = self.hit_pixels = None                      # rank 0 only
+        proxy_flat = self.hit_pixels = None                           # hits: rank 0 only
         if self.rank0:
             spectral, proxy, table = read_matches(self.layout.matches)
             shape = self.shape
@@ -67,13 +67,14 @@ class FinalFrames(FrameStage):
             matches_header = fits.getheader(self.layout.matches)
             _warn_if_beyond_dark_temperatures(matches_header, self.science, cfg.ccdtemp_key, log)
             cross_fit = bool(matches_header.get("XFIT", False))
-            self.proxy_flat = np.where(has, np.ravel_multi_index(
+            proxy_flat = np.where(has, np.ravel_multi_index(
                 (np.where(has, proxy[..., 0], 0), np.where(has, proxy[..., 1], 0)), shape), -1)
-            self.hit_pixels = _find_proxy_hits(cfg, self.science, self.proxy_flat, table, log)
+            self.hit_pixels = _find_proxy_hits(cfg, self.science, proxy_flat, table, log)
             if cfg.scattered_light_order > 0:
                 dark_median, usable = read_dark_median(self.layout.matches)
         self.spectral = bcast_array(comm, spectral)
         self.proxy = bcast_array(comm, proxy)
+        self.proxy_flat = bcast_array(comm, proxy_flat)    # flat index of each proxy, -1: none
         self.offsets = bcast_array(comm, offsets) if cfg.proxy_offset else None
         self.n_darks = bcast_array(comm, n_darks)
         self.level_bias = bcast_array(comm, level_bias)
@@ -121,9 +122,8 @@ class FinalFrames(FrameStage):
         """Add to one frame's background (in place) the smooth excess over the darks at each
         spectral pixel minus at its proxies (the dark-level term scaled the offsets)."""
         sy, sx = self.spectral[:, 0], self.spectral[:, 1]
-        py, px = self.proxy[..., 0], self.proxy[..., 1]
-        has = py >= 0
-        valid = has & np.isfinite(science[np.where(has, py, 0), np.where(has, px, 0)])
+        has = self.proxy_flat >= 0
+        valid = has & np.isfinite(science.ravel()[np.where(has, self.proxy_flat, 0)])
         background[sy, sx] += proxy_correction(field, self.spectral, self.proxy, valid)
         return (*field.gradients, field.temperature_slope, field.n_used)
 

@@ -322,9 +322,9 @@ def _inflation(stats):
 def _choose_basis(visit, spec, transit, options, label):
     """The visit's basis of lowest BIC (this visit alone): the ramp's shape, timescale or
     degree (:func:`.systematics.ramp_choices`) and the degree of the trend over the visit
-    (1 .. ``spec.visit_order``).  Returns the chosen single-shape spec, the exponential's
-    timescale (None for another shape) and the BIC of each exponential timescale tried (at
-    its best trend degree)."""
+    (1 .. ``spec.visit_order``).  Returns the chosen single-shape spec (an exponential with
+    its one timescale) and the BIC of each exponential timescale tried (at its best trend
+    degree)."""
     bics = {}
     opts = dict(options, geometry_priors=None)
     orders = range(1, spec.visit_order + 1) if spec.visit_order > 1 else (spec.visit_order,)
@@ -342,7 +342,7 @@ def _choose_basis(visit, spec, transit, options, label):
     chosen = replace(choices[i], visit_order=order)
     per_scale = {c.ramp_timescales[0]: min(b for (j, _), b in bics.items() if j == k)
                  for k, c in enumerate(choices) if c.ramp == "exp"}
-    return chosen, (chosen.ramp_timescales[0] if chosen.ramp == "exp" else None), per_scale
+    return chosen, per_scale
 
 
 def _seeds(seed):
@@ -515,13 +515,12 @@ def fit_light_curves(visits, transit: TransitModel, systematics=None, *, mode="e
 
     designs, bics = [], []
     for visit, spec in zip(visits, specs):
-        scale, bic = None, {}
+        bic = {}
         if len(ramp_choices(spec)) > 1 or spec.visit_order > 1:
-            spec, scale, bic = _choose_basis(visit, spec, transit, options, visit.name)
+            spec, bic = _choose_basis(visit, spec, transit, options, visit.name)
             bic = bic if len(bic) > 1 else {}
         designs.append(design_matrix(spec, visit.times, visit.orbit, visit.since_start,
-                                     visit.regressors, visit.mask, timescale=scale,
-                                     label=visit.name))
+                                     visit.regressors, visit.mask, label=visit.name))
         bics.append(bic)
 
     problem = _problem(visits, designs, transit, [1.0] * len(visits), options)

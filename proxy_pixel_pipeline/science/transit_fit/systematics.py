@@ -213,7 +213,7 @@ def _standard(x, use):
 
 
 def design_matrix(spec: SystematicsSpec, times, orbit, since_start, regressors=None, mask=None,
-                  timescale=None, label="visit") -> Design:
+                  label="visit") -> Design:
     """Build the systematics design matrix of one visit.
 
     Parameters
@@ -230,8 +230,6 @@ def design_matrix(spec: SystematicsSpec, times, orbit, since_start, regressors=N
         ``temperature`` and any ``extra`` the spec names).
     mask : array_like of bool, optional
         Frames to use (True).
-    timescale : float, optional
-        Exponential ramp timescale, minutes (default: the spec's first).
     label : str
         Names the visit in error messages.
 
@@ -279,7 +277,7 @@ def design_matrix(spec: SystematicsSpec, times, orbit, since_start, regressors=N
                             f"not a design")
     cols = []
     if spec.ramp == "exp":
-        scale_min = spec.ramp_timescales[0] if timescale is None else float(timescale)
+        scale_min = spec.ramp_timescales[0]   # one, once chosen (ramp_choices)
         ramp = [("ramp_exp", np.exp(-tau * _MIN_PER_DAY / scale_min))]
     elif spec.ramp == "poly":
         ramp = _powers("ramp_t", tau, use, spec.ramp_order)
