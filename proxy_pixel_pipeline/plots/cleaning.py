@@ -41,9 +41,9 @@ def rebuild_infill(final_no_infill, final):
     """The Final Frame after infill, before cosmic-ray removal, from stage 5's own products.
 
     Stage 5 replaces the ``INFILLED`` pixels by its prediction, then the
-    ``COSMIC`` ones (time series or L.A.Cosmic); so the frame after infill is
-    the stored frame with the cosmic-ray pixels given back their values from
-    before stage 5.
+    ``COSMIC`` ones (time series or L.A.Cosmic) and the ring around them (DQ
+    ``COSMIC_GROWN``); so the frame after infill is the stored frame with
+    those pixels given back their values from before stage 5.
 
     Parameters
     ----------
@@ -64,7 +64,7 @@ def rebuild_infill(final_no_infill, final):
     cleaned, infilled, cosmic = frame.data, frame.infilled, frame.cosmic
     dq = frame.dq.astype(np.int64)
     filled = cleaned.copy()
-    restore = cosmic & np.isfinite(before)
+    restore = (cosmic | ((dq & DQFlag.COSMIC_GROWN) != 0)) & np.isfinite(before)
     filled[restore] = before[restore]
     return before, filled, cleaned, infilled, cosmic, dq
 
@@ -78,8 +78,9 @@ def plot_final_infill(config, frame_index=None, out_dir=None) -> Path:
     Final Frame after infill (from stage 5's products, :func:`rebuild_infill`);
     a map of the pixels stage 5 changed (infilled because empty, infilled
     because negative, cosmic ray found along the time series or by
-    L.A.Cosmic); the frame after cosmic-ray removal with the cosmic-ray
-    pixels outlined (blue: time series, magenta: L.A.Cosmic); and a zoom on
+    L.A.Cosmic, next to a cosmic ray); the frame after cosmic-ray removal with
+    the cosmic-ray pixels outlined (blue: time series, magenta: L.A.Cosmic,
+    light blue: the ring around them); and a zoom on
     the largest cosmic ray before and after, infilled pixels outlined red.  The three image panels share one stretch.
 
     Parameters
@@ -106,6 +107,7 @@ def plot_final_infill(config, frame_index=None, out_dir=None) -> Path:
     before, filled, cleaned, infilled, cosmic, dq = rebuild_infill(run.paths["final_no_infill"],
                                                                    run.paths["final"])
     by_series = cosmic & ((dq & DQFlag.COSMIC_TEMPORAL) != 0)
+    ring = (dq & DQFlag.COSMIC_GROWN) != 0
     was_empty = infilled & ~np.isfinite(before)
     was_negative = infilled & np.isfinite(before)
 
@@ -125,28 +127,31 @@ def plot_final_infill(config, frame_index=None, out_dir=None) -> Path:
     category[was_empty] = 2
     category[cosmic] = 3
     category[by_series] = 4
-    palette = ["#d9d9d9", "#fd8d3c", "#e41a1c", "#c51b8a", "#2171b5"]
+    category[ring] = 5
+    palette = ["#d9d9d9", "#fd8d3c", "#e41a1c", "#c51b8a", "#2171b5", "#9ecae1"]
     cmap = mcolors.ListedColormap(palette).with_extremes(bad=BAD_COLOUR)
     ax2.imshow(np.ma.masked_invalid(category[lo:hi]), cmap=cmap,
-               norm=mcolors.BoundaryNorm(np.arange(-0.5, 5.5), cmap.N), origin="lower",
+               norm=mcolors.BoundaryNorm(np.arange(-0.5, len(palette)), cmap.N), origin="lower",
                interpolation="nearest", aspect="auto",
                extent=(-0.5, before.shape[1] - 0.5, lo - 0.5, hi - 0.5))
     ax2.set_title(f"Pixels changed by stage 5 in {name} (spectral mask only)", fontsize=10)
     ax2.set_ylabel(ax1.get_ylabel())
     handles = [Patch(color=palette[0], label="unchanged"),
-               Patch(color=palette[1], label=f"infilled, was negative: {int(was_negative.sum())}"),
-               Patch(color=palette[2], label=f"infilled, was empty: {int(was_empty.sum())}"),
-               Patch(color=palette[3], label=f"cosmic ray, L.A.Cosmic: {int((cosmic & ~by_series).sum())}"),
-               Patch(color=palette[4], label=f"cosmic ray, time series: {int(by_series.sum())}")]
-    ax2.legend(handles=handles, loc="lower center", ncol=5, fontsize=7, framealpha=0.9)
+               Patch(color=palette[1], label=f"infilled (negative): {int(was_negative.sum())}"),
+               Patch(color=palette[2], label=f"infilled (empty): {int(was_empty.sum())}"),
+               Patch(color=palette[3], label=f"CR, L.A.Cosmic: {int((cosmic & ~by_series).sum())}"),
+               Patch(color=palette[4], label=f"CR, time series: {int(by_series.sum())}"),
+               Patch(color=palette[5], label=f"next to a CR: {int(ring.sum())}")]
+    ax2.legend(handles=handles, loc="lower center", ncol=6, fontsize=7, framealpha=0.9)
     # An invisible colour bar keeps this panel as wide as the image panels.
     spacer = fig.colorbar(scalar_mappable(cmap, 0, 1), ax=ax2, pad=0.01, fraction=0.05)
     spacer.ax.set_visible(False)
 
     ax3 = fig.add_subplot(grid[2, :], sharex=ax1)
     show(ax3, cleaned, f"Final Frame {name} after infill and cosmic-ray removal "
-         f"({int(cosmic.sum())} cosmic-ray pixels replaced: time series blue, L.A.Cosmic magenta)",
-         rows=(lo, hi), norm=norm)
+         f"({int(cosmic.sum())} cosmic-ray pixels: time series blue, L.A.Cosmic magenta; "
+         f"{int(ring.sum())} next to them, light blue)", rows=(lo, hi), norm=norm)
+    outline(ax3, ring, "#9ecae1", lw=0.8)
     outline(ax3, cosmic & ~by_series, "magenta", lw=1.0)
     outline(ax3, by_series, "#2171b5", lw=1.0)
     ax3.set_xlabel(XLABEL)
@@ -171,6 +176,7 @@ def plot_final_infill(config, frame_index=None, out_dir=None) -> Path:
         show(ax, image, f"{what}, columns {x0}-{x1 - 1}: {title}", rows=(lo, hi),
              columns=(x0, x1), norm=norm)
         outline(ax, infilled, "red", lw=0.8)
+        outline(ax, ring, "#9ecae1", lw=0.8)
         outline(ax, cosmic & ~by_series, "magenta", lw=1.5)
         outline(ax, by_series, "#2171b5", lw=1.5)
         ax.set_xlabel(XLABEL)
