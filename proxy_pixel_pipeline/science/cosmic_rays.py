@@ -17,7 +17,7 @@ import numpy as np
 from lacosmic import remove_cosmics
 from scipy import ndimage
 
-__all__ = ["temporal_hits", "remove_cosmic_rays", "float_copy", "region_mask"]
+__all__ = ["temporal_hits", "grow_hits", "remove_cosmic_rays", "float_copy", "region_mask"]
 
 
 def float_copy(a):
@@ -67,6 +67,27 @@ def temporal_hits(z, n_sigma=5.0, neighbor_sigma=3.5, grow=2):
         hits = ndimage.binary_dilation(hits, np.ones((3, 3), bool), iterations=grow,
                                        mask=z > neighbor_sigma)
     return hits
+
+
+def grow_hits(hits, rings):
+    """``hits`` and the ``rings`` rings of pixels around them (8-connected; ``cosmic_grow``):
+    the pixels a cosmic ray's charge may reach below any threshold.  The ring stage 5
+    replaces and the one its refit of the bins leaves out are both this one.
+
+    Parameters
+    ----------
+    hits : ndarray of bool
+    rings : int
+        Typ. 1; 0 returns ``hits`` as they are.
+
+    Returns
+    -------
+    ndarray of bool, shape of ``hits``
+    """
+    hits = np.asarray(hits, bool)
+    if not rings or not hits.any():
+        return hits
+    return ndimage.binary_dilation(hits, np.ones((3, 3), bool), iterations=int(rings))
 
 
 def _fill_nearest(data, bad):

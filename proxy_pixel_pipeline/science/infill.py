@@ -17,10 +17,10 @@ All functions are vectorized and return new arrays; inputs are never modified.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from ..flags import DQFlag
-from .cosmic_rays import float_copy, region_mask, remove_cosmic_rays, temporal_hits
+from .cosmic_rays import (float_copy, grow_hits, region_mask, remove_cosmic_rays,
+                          temporal_hits)
 from .noise import error_model
 
 __all__ = ["infill", "clean_frame"]
@@ -133,11 +133,8 @@ def clean_frame(final, prediction, z, noise, dq, region, *, gain, temporal=True,
     lacosmic &= ~hits
     infilled &= ~hits
     found = hits | lacosmic
-    grown = np.zeros(shape, bool)
-    if grow and found.any():
-        grown = (ndimage.binary_dilation(found, np.ones((3, 3), bool), iterations=grow)
-                 & region & ~found & ~infilled & np.isfinite(prediction))
-        cleaned[grown] = prediction[grown]
+    grown = grow_hits(found, grow) & region & ~found & ~infilled & np.isfinite(prediction)
+    cleaned[grown] = prediction[grown]
     flags = np.nan_to_num(dq).astype(np.uint8)
     flags[infilled | hits] |= DQFlag.INFILLED.value
     flags[hits] |= DQFlag.COSMIC_TEMPORAL.value

@@ -44,9 +44,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy import ndimage
 
-from .cosmic_rays import temporal_hits
+from .cosmic_rays import grow_hits, temporal_hits
 from .noise import error_model
 from .profiles import bin_edges, binned_profiles, fit_final_profiles, model_frame
 from .robust import MAD_TO_SIGMA
@@ -216,8 +215,7 @@ def refit_bins_without_hits(final, model, z, trace, shape, reference, bin_width,
         hits = temporal_hits(frame_z, n_sigma, neighbor_sigma)
         if not hits.any():
             continue
-        if grow:
-            hits = ndimage.binary_dilation(hits, np.ones((3, 3), bool), iterations=grow)
+        hits = grow_hits(hits, grow)
         bins = np.unique(np.searchsorted(edges, np.nonzero(hits)[1], side="right") - 1)
         frame = np.full(shape, np.nan, np.float32)
         frame.ravel()[trace] = final[f]
