@@ -147,7 +147,7 @@ def combine_proxies(values, method="median", clip_sigma=3.0):
 
 
 def background_error(spread, used, method, n_darks, level_bias=0.0, noise_floor=0.0,
-                     cross_fit=False):
+                     cross_fit=False, pixel_noise=None):
     """One-sigma uncertainty of a background combined from K proxies.
 
     Two parts, both scaled by the proxies' spread ``s`` in this frame (one
@@ -183,6 +183,11 @@ def background_error(spread, used, method, n_darks, level_bias=0.0, noise_floor=
     cross_fit : bool
         The offsets were measured on the other half of the darks from the one
         that chose them (stage 1's ``XFIT``); ``n_darks`` is then a half's count.
+    pixel_noise : ndarray, shape (n,), optional
+        One pixel's noise over the darks (ADU) for the matched level's part,
+        where the proxies' spread does not show it: their values taken from
+        their series' model (:mod:`.proxy_series`) scatter far less than a
+        pixel.  Default: the spread.
 
     Returns
     -------
@@ -192,11 +197,12 @@ def background_error(spread, used, method, n_darks, level_bias=0.0, noise_floor=
     efficiency = np.pi / 2 if method == "median" else 1.0     # variance of a median / of a mean
     m = np.maximum(used, 1)
     spread = np.maximum(spread, noise_floor)       # NaN stays NaN
+    own = spread if pixel_noise is None else np.maximum(pixel_noise, noise_floor)
     # Cross-fitted offsets are medians over half the darks each (N = n_darks), but the
     # spectral pixel's own dark noise enters from both halves: (1/2 + 1/m) / N.
     halves = 2.0 if cross_fit else 1.0
-    relative = efficiency / m + (np.pi / 2) * (1.0 + halves / m) / (halves * np.maximum(n_darks, 1))
-    return np.hypot(spread * np.sqrt(relative), level_bias)
+    matched = (np.pi / 2) * (1.0 + halves / m) / (halves * np.maximum(n_darks, 1))
+    return np.hypot(np.sqrt(efficiency / m * spread ** 2 + matched * own ** 2), level_bias)
 
 
 #: Clip of the K proxies' clipped mean, robust sigmas.  At 3 it clips the long (bright)
@@ -210,7 +216,7 @@ CLIP_SIGMA = 4.0
 
 def background_frame(science, spectral_yx, proxy_yx, method="median", offsets=None,
                      n_darks=None, level_bias=0.0, noise_floor=0.0, clip_sigma=CLIP_SIGMA,
-                     offset_scale=1.0, cross_fit=False):
+                     offset_scale=1.0, cross_fit=False, pixel_noise=None):
     """Build the Background Frame of one science frame.
 
     Parameters
@@ -244,6 +250,9 @@ def background_frame(science, spectral_yx, proxy_yx, method="median", offsets=No
     cross_fit : bool
         Offsets measured on the other half of the darks (see
         :func:`background_error`).
+    pixel_noise : ndarray, shape (n,), optional
+        One pixel's noise for the uncertainty's matched level (see
+        :func:`background_error`).
 
     Returns
     -------
@@ -262,7 +271,7 @@ def background_frame(science, spectral_yx, proxy_yx, method="median", offsets=No
     else:
         value, spread, used = combine_proxies(values, method, clip_sigma)
         error = background_error(spread, used, method, np.inf if n_darks is None else n_darks,
-                                 level_bias, noise_floor, cross_fit)
+                                 level_bias, noise_floor, cross_fit, pixel_noise)
     background = np.full(science.shape, np.nan, np.float32)
     uncertainty = np.full(science.shape, np.nan, np.float32)
     background[spectral_yx[:, 0], spectral_yx[:, 1]] = value

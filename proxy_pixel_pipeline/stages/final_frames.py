@@ -22,6 +22,7 @@ go into the background file's header (``SLGRADX``, ``SLGRADY``, ``SLTSLOPE``).
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from astropy.io import fits
@@ -30,6 +31,7 @@ from ..io.fitsio import check_frames, header_values, read_image
 from ..io.products import read_dark_median, read_matches
 from ..runtime.parallel import bcast_array
 from ..science.background import background_frame, final_frame, proxy_hits
+from ..science.proxy_series import model_proxy_series
 from ..science.scattered_light import fit_excess, proxy_correction
 from .base import FrameStage
 
@@ -48,8 +50,9 @@ class FinalFrames(FrameStage):
     def prepare(self):
         cfg, comm, log = self.cfg, self.comm, self.log
         spectral = proxy = offsets = n_darks = level_bias = shape = dark_median = usable = None
+        pixel_noise = None
         cross_fit = False
-        proxy_flat = self.hit_pixels = None                           # hits: rank 0 only
+        proxy_flat = self.hit_pixels = self.series = None         # hits, series: rank 0 only
         if self.rank0:
             spectral, proxy, table = read_matches(self.layout.matches)
             shape = self.shape
@@ -69,9 +72,16 @@ class FinalFrames(FrameStage):
             cross_fit = bool(matches_header.get("XFIT", False))
             proxy_flat = np.where(has, np.ravel_multi_index(
                 (np.where(has, proxy[..., 0], 0), np.where(has, proxy[..., 1], 0)), shape), -1)
-            self.hit_pixels = _find_proxy_hits(cfg, self.science, proxy_flat, table, log)
-            if cfg.scattered_light_order > 0:
+            if cfg.scattered_light_order > 0 or self._series_modelled():
                 dark_median, usable = read_dark_median(self.layout.matches)
+            self.hit_pixels, self.series = _proxy_series(
+                cfg, self.science, proxy_flat, table, dark_median if self._series_modelled()
+                else None, usable, log)
+            if self.series is not None:
+                res_std = np.asarray(table["RES_STD"], float).reshape(proxy.shape[:2])
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    pixel_noise = np.nanmedian(np.where(has, res_std, np.nan), axis=1) / np.sqrt(2)
         self.spectral = bcast_array(comm, spectral)
         self.proxy = bcast_array(comm, proxy)
         self.proxy_flat = bcast_array(comm, proxy_flat)    # flat index of each proxy, -1: none
@@ -79,6 +89,10 @@ class FinalFrames(FrameStage):
         self.n_darks = bcast_array(comm, n_darks)
         self.level_bias = bcast_array(comm, level_bias)
         self.shape = comm.bcast(shape)
+        # Proxies from their series' model scatter less than a pixel: the background's
+        # uncertainty takes one pixel's noise from the matches' residuals over the darks.
+        self.pixel_noise = (bcast_array(comm, pixel_noise)
+                            if comm.bcast(pixel_noise is not None) else None)
         self.cross_fit = comm.bcast(cross_fit)
         self.dark_median = self.excess_usable = None
         if cfg.scattered_light_order > 0:
@@ -89,9 +103,15 @@ class FinalFrames(FrameStage):
         # One proxy has no spread to measure: no error frame to compute, gather or write.
         self.with_error = self.proxy.shape[1] > 1
 
+    def _series_modelled(self):
+        n = self.cfg.proxy_series_min_frames
+        return n > 0 and len(self.science) >= n
+
     def read_frame(self, i):
         image = read_image(self.science[i], self.cfg.missing_value,   # shape checked up front
                            warn_negative=i == 0)
+        if self.series is not None:                    # each proxy's value from its series' model
+            image.ravel()[self.series.pixels] = self.series.values[:, i]
         image.ravel()[self.hit_pixels[i]] = np.nan        # proxies hit by a cosmic ray here: dropped
         if np.isnan(image).all():
             self.log.warning("%s: every pixel is missing", self.science[i])
@@ -110,7 +130,8 @@ class FinalFrames(FrameStage):
                 science, self.spectral, self.proxy, self.cfg.proxy_combine, self.offsets,
                 self.n_darks, self.level_bias, self.noise_floor,
                 clip_sigma=self.cfg.proxy_clip_sigma, cross_fit=self.cross_fit,
-                offset_scale=1.0 if field is None else field.offset_scale)
+                offset_scale=1.0 if field is None else field.offset_scale,
+                pixel_noise=self.pixel_noise)
             if field is not None:
                 out["excess"][k] = self._correct_excess(field, science, out["background"][k])
             if self.with_error:
@@ -149,6 +170,12 @@ class FinalFrames(FrameStage):
         ext[-1].header["COMMENT"] = ("proxies of the pixel dropped in this frame: a cosmic ray on the "
                                      "proxy (outlier of its science series)")
         header["NPROXHIT"] = (len(self.hit_pixels[i]), "proxy values dropped (cosmic-ray hits)")
+        header["PXSERIES"] = (self.series is not None, "proxies' values from their series' model")
+        if self.series is not None:
+            header["PXSOWN"] = (round(self.series.own_share, 4), "mean share of a proxy's own value kept")
+            header["PXSCOHER"] = (round(self.series.coherence, 3),
+                                  "use-weighted residual variance / its noise's")
+            header["PXSBACK"] = (self.series.given_back, "that residual given back (coherence high)")
         self.write("background", out["background"], frame=src, header=header, extensions=ext,
                    bunit="adu")
         self.write("final_no_infill", out["final"], frame=src, header=header, bunit="adu")
@@ -158,24 +185,67 @@ class FinalFrames(FrameStage):
                       self.layout.root)
 
 
-def _find_proxy_hits(cfg, science_paths, proxy_flat, table, log):
-    """Rank 0: for each science frame, the pixels (flat indices) whose proxy value is a hit."""
-    pixels, where = np.unique(proxy_flat[proxy_flat >= 0], return_inverse=True)
+@dataclass
+class ProxySeries:
+    """Rank 0: the proxies' modelled values (:func:`..science.proxy_series.model_proxy_series`)."""
+
+    pixels: np.ndarray            # flat indices of the proxy pixels
+    values: np.ndarray            # (n_pixels, n_frames), ADU
+    own_share: float
+    coherence: float
+    given_back: bool
+
+
+def _proxy_series(cfg, science_paths, proxy_flat, table, dark_median, usable, log):
+    """Rank 0: for each science frame, the pixels (flat indices) whose proxy value is a hit;
+    and, with ``dark_median`` given, the proxies' values from their series' model
+    (a :class:`ProxySeries`, else None)."""
+    pixels, where, uses = np.unique(proxy_flat[proxy_flat >= 0], return_inverse=True,
+                                    return_counts=True)
     empty = [np.zeros(0, np.intp)] * len(science_paths)
-    if cfg.proxy_hit_sigma <= 0 or len(science_paths) < cfg.temporal_min_frames or not len(pixels):
-        return empty
+    find_hits = (cfg.proxy_hit_sigma > 0 and len(science_paths) >= cfg.temporal_min_frames
+                 and len(pixels))
+    if not len(pixels) or (not find_hits and dark_median is None):
+        return empty, None
     series = np.empty((len(pixels), len(science_paths)), np.float32)
+    fields = []
     for f, path in enumerate(science_paths):
-        series[:, f] = read_image(path, cfg.missing_value, warn_negative=False).ravel()[pixels]
+        image = read_image(path, cfg.missing_value, warn_negative=False)
+        series[:, f] = image.ravel()[pixels]
+        if dark_median is not None:
+            fields.append(fit_excess(image, dark_median, usable, cfg.scattered_light_order))
+    hits = _hits(cfg, series, where, proxy_flat, table, log) if find_hits else None
+    modelled = None
+    if dark_median is not None and all(field is not None for field in fields):
+        rows, columns = np.unravel_index(pixels, dark_median.shape)
+        smooth = np.stack([field.spatial(rows, columns) + field.shrunk[0] for field in fields], 1)
+        values, info = model_proxy_series(
+            series, smooth, [field.temperature_slope for field in fields], hits,
+            min_frames=cfg.proxy_series_min_frames, weights=uses)
+        modelled = ProxySeries(pixels, values.astype(np.float32), info["own_share"],
+                               info["coherence"], info["given_back"])
+        log.info("proxies' values from their series' model: %d pixels over %d frames, own share "
+                 "kept %.3f, use-weighted residual variance %.2f x its noise's%s", len(pixels),
+                 len(science_paths), info["own_share"], info["coherence"],
+                 " (given back: structure the model lacks)" if info["given_back"] else "")
+    elif dark_median is not None:
+        log.warning("proxies' series not modelled: too few usable pixels for a frame's excess fit")
+    if hits is None:
+        return empty, modelled
+    return [pixels[hits[:, f]] for f in range(len(science_paths))], modelled
+
+
+def _hits(cfg, series, where, proxy_flat, table, log):
+    """The proxy values (pixels x frames) that are cosmic-ray hits."""
     # A proxy's own noise: its match residual's std over the darks holds two pixels' noise.
-    noise = np.full(len(pixels), np.inf)
+    noise = np.full(len(series), np.inf)
     res_std = np.asarray(table["RES_STD"], float).reshape(proxy_flat.shape)[proxy_flat >= 0]
     np.fmin.at(noise, where, res_std / np.sqrt(2.0))
     noise[~np.isfinite(noise)] = np.nan
     hits = proxy_hits(series, noise, cfg.proxy_hit_sigma, cfg.temporal_min_frames)
     log.info("proxy values dropped as cosmic-ray hits: %d of %d (%.2g)", int(hits.sum()),
              hits.size, hits.mean())
-    return [pixels[hits[:, f]] for f in range(len(science_paths))]
+    return hits
 
 
 #: Science frames this far (degC) beyond the darks' CCD temperatures get a warning.
