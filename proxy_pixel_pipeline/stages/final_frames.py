@@ -175,7 +175,6 @@ class FinalFrames(FrameStage):
             header["PXSOWN"] = (round(self.series.own_share, 4), "mean share of a proxy's own value kept")
             header["PXSCOHER"] = (round(self.series.coherence, 3),
                                   "use-weighted residual variance / its noise's")
-            header["PXSBACK"] = (self.series.given_back, "that residual given back (coherence high)")
         self.write("background", out["background"], frame=src, header=header, extensions=ext,
                    bunit="adu")
         self.write("final_no_infill", out["final"], frame=src, header=header, bunit="adu")
@@ -193,7 +192,6 @@ class ProxySeries:
     values: np.ndarray            # (n_pixels, n_frames), ADU
     own_share: float
     coherence: float
-    given_back: bool
 
 
 def _proxy_series(cfg, science_paths, proxy_flat, table, dark_median, usable, log):
@@ -223,11 +221,16 @@ def _proxy_series(cfg, science_paths, proxy_flat, table, dark_median, usable, lo
             series, smooth, [field.temperature_slope for field in fields], hits,
             min_frames=cfg.proxy_series_min_frames, weights=uses)
         modelled = ProxySeries(pixels, values.astype(np.float32), info["own_share"],
-                               info["coherence"], info["given_back"])
+                               info["coherence"])
         log.info("proxies' values from their series' model: %d pixels over %d frames, own share "
-                 "kept %.3f, use-weighted residual variance %.2f x its noise's%s", len(pixels),
-                 len(science_paths), info["own_share"], info["coherence"],
-                 " (given back: structure the model lacks)" if info["given_back"] else "")
+                 "kept %.3f, use-weighted residual variance %.2f x its noise's", len(pixels),
+                 len(science_paths), info["own_share"], info["coherence"])
+        if info["coherent"]:
+            log.warning("the proxies' residuals from their series' model share structure over "
+                        "the frames (%.1f x their noise; PXSCOHER): starlight on candidates near "
+                        "the trace, or light the smooth excess does not describe; "
+                        "proxy_series_min_frames: 0 gives the frames' own values for a "
+                        "comparison (docs/unbiased_fluxes.md)", info["coherence"])
     elif dark_median is not None:
         log.warning("proxies' series not modelled: too few usable pixels for a frame's excess fit")
     if hits is None:
