@@ -190,8 +190,8 @@ SETTINGS = (
     Setting("proxy_series_min_frames", "int", 10, (2,),
             "with at least this many science frames each proxy's value is taken from its model "
             "over them (the frame's smooth excess and dark-level term, the pixel's own level and "
-            "temperature response) instead of its noisy reading; pixels or visits the model does "
-            "not describe keep their own values. White-light background error per frame 0.126 -> "
+            "temperature response) instead of its noisy reading; pixels the model does "
+            "not describe keep part of their own. White-light background error per frame 0.126 -> "
             "0.098 % of the flux on wasp189b seed 5, 0.136 -> 0.094 % on kelt9b seed 11; "
             "in-trace residual 1.04 -> 1.02x the oracle's (docs/unbiased_fluxes.md). "
             "0 = off", _S2, low=0),

@@ -227,8 +227,8 @@ def _proxy_series(cfg, science_paths, proxy_flat, table, dark_median, usable, lo
                  len(science_paths), info["own_share"], info["coherence"])
         if info["coherent"]:
             log.warning("the proxies' residuals from their series' model share structure over "
-                        "the frames (%.1f x their noise; PXSCOHER): starlight on candidates near "
-                        "the trace, or light the smooth excess does not describe; "
+                        "the frames (%.1f x their noise; PXSCOHER): light or a level the smooth "
+                        "excess does not describe, or starlight on candidates near the trace; "
                         "proxy_series_min_frames: 0 gives the frames' own values for a "
                         "comparison (docs/unbiased_fluxes.md)", info["coherence"])
     elif dark_median is not None:
