@@ -129,3 +129,22 @@ def test_stage2_with_the_series_model_has_less_background_noise(twenty_frames):
     # BKG_ERR still describes the true error (one pixel's noise enters through the offsets).
     rms = np.sqrt(np.mean(err_on ** 2) / np.mean(sig_on ** 2))
     assert 0.75 < rms < 1.3, rms
+
+
+def test_stage2_with_the_series_model_same_frames_on_two_ranks(twenty_frames):
+    from conftest import run_script
+
+    from proxy_pixel_pipeline.runtime.layout import Layout
+
+    folder, on, _ = twenty_frames
+    two = folder / "config_two.yaml"
+    two.write_text((folder / "config.yaml").read_text().replace("output_dir: output",
+                                                                "output_dir: output_two"))
+    (folder / "output_two").mkdir()
+    (folder / "output_two" / "proxy_matches.fits").symlink_to(folder / "output" / "proxy_matches.fits")
+    run_script("2_Frames.py", "--config", two, ranks=2)
+    one_layout, two_layout = Layout(on.output_dir), Layout(folder / "output_two")
+    for path in on.science_paths():
+        for ext in (0, "BKG_ERR"):
+            np.testing.assert_array_equal(fits.getdata(one_layout.background(path), ext),
+                                          fits.getdata(two_layout.background(path), ext))

@@ -102,7 +102,7 @@ def test_match_tables_and_frames_identical_to_the_code_before(tmp_path, extra):
 #: cosmic ray: by design not the code before's; these settings restore it.
 _BEFORE_ISSUE_20 = (
     "proxy_cross_fit: false\nproxy_clip_sigma: 3.0\nscattered_light_order: 0\ncandidate_margin: 0\n"
-    "cosmic_grow: 0\n")
+    "cosmic_grow: 0\nproxy_series_min_frames: 0\n")
 
 #: Cards that say who wrote a file and when, not what it holds.
 _PROVENANCE = ("DATE", "RUNID", "CFGHASH", "CHECKSUM", "DATASUM", "HISTORY", "INPUT", "PARENT",

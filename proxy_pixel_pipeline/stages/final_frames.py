@@ -12,6 +12,12 @@ frames and finds the values hit by a cosmic ray (:func:`..frames.proxy_hits`);
 those are dropped from that frame's background, and the background file's
 ``PROXYHIT`` extension counts, per spectral pixel, the proxies dropped.
 
+With at least ``proxy_series_min_frames`` science frames, rank 0 also fits
+every proxy pixel over the frames (:mod:`..science.proxy_series`: the frame's
+smooth excess and dark-level term, the pixel's own level and temperature
+response) and the background takes each proxy's modelled value instead of its
+noisy reading (headers ``PXSERIES``, ``PXSOWN``, ``PXSCOHER``).
+
 With ``scattered_light_order`` > 0 each frame's smooth excess over the darks'
 median is fitted to its non-spectral pixels and each spectral pixel's
 background corrected by that field's difference between it and its proxies
