@@ -104,6 +104,21 @@ def run_script(script, *args, ranks=None, check=True, cwd=None):
     return proc
 
 
+def stage2_variant(folder, name, extra="", ranks=None):
+    """Stage 2 again on a simulated ``folder`` whose stage 1 has run (``output/``), into
+    ``output_<name>/`` with ``extra`` config lines and the same matches; its config."""
+    from proxy_pixel_pipeline.runtime.config import load_config
+
+    variant = folder / f"config_{name}.yaml"
+    variant.write_text((folder / "config.yaml").read_text().replace(
+        "output_dir: output", f"output_dir: output_{name}") + extra)
+    (folder / f"output_{name}").mkdir()
+    (folder / f"output_{name}" / "proxy_matches.fits").symlink_to(
+        folder / "output" / "proxy_matches.fits")
+    run_script("2_Frames.py", "--config", variant, ranks=ranks)
+    return load_config(variant)
+
+
 def mpiexec():
     """The mpiexec beside this Python (the mpich wheel), else the one on PATH."""
     local = Path(sys.executable).parent / "mpiexec"

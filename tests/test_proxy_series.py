@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from proxy_pixel_pipeline.runtime.config import load_config
+from proxy_pixel_pipeline.runtime.layout import Layout
 from proxy_pixel_pipeline.science.proxy_series import model_proxy_series
+from proxy_pixel_pipeline.simulate import simulate
+
+from conftest import run_script, stage2_variant
 
 
 def _series(seed=1, n_pixels=4000, n_frames=40, n_columns=100):
@@ -78,29 +83,17 @@ def test_too_few_frames_leave_the_values_as_read():
 def twenty_frames(tmp_path_factory):
     """Tiny data with 20 science frames and scattered light; stage 2 with the series' model
     (output/) and without (output_off/), the same matches."""
-    from proxy_pixel_pipeline.runtime.config import load_config
-    from proxy_pixel_pipeline.simulate import simulate
-    from conftest import run_script
-
     folder = simulate(tmp_path_factory.mktemp("series") / "data", preset="tiny", seed=11,
                       n_rows=100, n_science=20, scatter_e=60.0, scatter_sigma=0.3, cosmic_rate=0.0)
     config = folder / "config.yaml"
     config.write_text(config.read_text() + "\nproxy_count: 16\n")
-    off = folder / "config_off.yaml"
-    off.write_text(config.read_text().replace("output_dir: output", "output_dir: output_off")
-                   + "proxy_series_min_frames: 0\n")
     run_script("1_Proxy_Matches.py", "--config", config)
     run_script("2_Frames.py", "--config", config)
-    (folder / "output_off").mkdir()
-    (folder / "output_off" / "proxy_matches.fits").symlink_to(folder / "output" / "proxy_matches.fits")
-    run_script("2_Frames.py", "--config", off)
-    return folder, load_config(config), load_config(off)
+    return folder, load_config(config), stage2_variant(folder, "off", "proxy_series_min_frames: 0\n")
 
 
 def _errors(folder, cfg):
     """Per frame: background - truth on the spectral pixels, and BKG_ERR there."""
-    from proxy_pixel_pipeline.runtime.layout import Layout
-
     layout = Layout(cfg.output_dir)
     mask = cfg.pixel_list("spectral_mask").astype(bool)
     errors, sigmas = [], []
@@ -132,18 +125,9 @@ def test_stage2_with_the_series_model_has_less_background_noise(twenty_frames):
 
 
 def test_stage2_with_the_series_model_same_frames_on_two_ranks(twenty_frames):
-    from conftest import run_script
-
-    from proxy_pixel_pipeline.runtime.layout import Layout
-
     folder, on, _ = twenty_frames
-    two = folder / "config_two.yaml"
-    two.write_text((folder / "config.yaml").read_text().replace("output_dir: output",
-                                                                "output_dir: output_two"))
-    (folder / "output_two").mkdir()
-    (folder / "output_two" / "proxy_matches.fits").symlink_to(folder / "output" / "proxy_matches.fits")
-    run_script("2_Frames.py", "--config", two, ranks=2)
-    one_layout, two_layout = Layout(on.output_dir), Layout(folder / "output_two")
+    two = stage2_variant(folder, "two", ranks=2)
+    one_layout, two_layout = Layout(on.output_dir), Layout(two.output_dir)
     for path in on.science_paths():
         for ext in (0, "BKG_ERR"):
             np.testing.assert_array_equal(fits.getdata(one_layout.background(path), ext),

@@ -10,7 +10,7 @@ from proxy_pixel_pipeline.runtime.layout import Layout
 from proxy_pixel_pipeline.science.scattered_light import fit_excess, proxy_correction
 from proxy_pixel_pipeline.simulate import simulate
 
-from conftest import run_script
+from conftest import run_script, stage2_variant
 
 NOISE = 3.0       # ADU per pixel
 K = 8
@@ -97,15 +97,9 @@ def scattered(tmp_path_factory):
     folder = simulate(tmp_path_factory.mktemp("scatter") / "data", preset="tiny", seed=7,
                       scatter_e=300.0, scatter_sigma=0.3, scatter_gradient=0.6, cosmic_rate=0.0)
     config = folder / "config.yaml"
-    off = folder / "config_off.yaml"
-    off.write_text(config.read_text().replace("output_dir: output", "output_dir: output_off")
-                   + "scattered_light_order: 0\n")
     run_script("1_Proxy_Matches.py", "--config", config)
     run_script("2_Frames.py", "--config", config)
-    (folder / "output_off").mkdir()
-    (folder / "output_off" / "proxy_matches.fits").symlink_to(folder / "output" / "proxy_matches.fits")
-    run_script("2_Frames.py", "--config", off)
-    return folder, load_config(config), load_config(off)
+    return folder, load_config(config), stage2_variant(folder, "off", "scattered_light_order: 0\n")
 
 
 def _trace_errors(folder, cfg):
