@@ -13,7 +13,7 @@ NY, NX = 64, 120
 GAIN = 1.5
 
 
-def _truth(n_frames, sigma_scale=None, smear=None, offset=None, seed=1):
+def _truth(n_frames, sigma_scale=None, smear=None, offset=None, seed=1, half_width=None):
     """Noiseless frames of a double-Gaussian trace (peaks 4-7 rows apart, sigma 2.8-3.2 rows
     along the columns), each with its own offset and width; the region and column fluxes."""
     rng = np.random.default_rng(seed)
@@ -26,7 +26,7 @@ def _truth(n_frames, sigma_scale=None, smear=None, offset=None, seed=1):
     offset = rng.uniform(-0.4, 0.4, n_frames) if offset is None else np.asarray(offset, float)
     scale = np.ones(n_frames) if sigma_scale is None else np.asarray(sigma_scale, float)
     smear = np.zeros(n_frames) if smear is None else np.asarray(smear, float)
-    region = np.abs(y - centre) <= 22
+    region = np.abs(y - centre) <= (half_width or 22)
     profiles = []
     for k in range(n_frames):
         s = np.hypot(sigma * scale[k], smear[k])
@@ -35,12 +35,13 @@ def _truth(n_frames, sigma_scale=None, smear=None, offset=None, seed=1):
         # Each peak keeps its integral (a smear is a convolution).
         p = (np.exp(-0.5 * ((y - c + sep / 2) / s) ** 2) / s
              + 0.85 * np.exp(-0.5 * ((y - c - sep / 2) / s2) ** 2) / s2)
-        profiles.append(ex.normalise_profile(p, region))
+        # With a half width given, light beyond the aperture stays in the frame.
+        profiles.append(ex.normalise_profile(p, region if half_width is None else y >= 0))
     profiles = np.array(profiles)
     return profiles * flux, profiles, flux, region, offset
 
 
-def _extract(data, usable, region, offsets=None, filled=True, passes=2):
+def _extract(data, usable, region, offsets=None, filled=True, passes=2, spill=False):
     """follow_frames + optimal extraction, as stage 6 would run them."""
     err = np.full(data.shape, 3.0)
     if offsets is None:
@@ -48,7 +49,7 @@ def _extract(data, usable, region, offsets=None, filled=True, passes=2):
         offsets = ex.trace_offsets(c, f)
     template, shape = tp.follow_frames(data if filled else np.where(usable, data, np.nan), err,
                                        usable, region, smooth=25, offset=offsets, passes=passes)
-    warp = tp.TemplateWarp(template, region)
+    warp = tp.TemplateWarp(template, region, spill=spill)
     fluxes = []
     for k in range(len(data)):
         profile = tp.frame_profile(template, region, shape, k, warp)
@@ -107,6 +108,27 @@ def test_frames_whose_width_changes_by_30_percent(kind, tolerance):
     # The fitted width follows the frames' (a systematics regressor for stage 7).
     assert np.corrcoef(shape.width, widths)[0, 1] > 0.999
     assert shape.shrink[0] > 0.99
+
+
+def test_the_light_a_moved_or_smeared_trace_carries_past_the_aperture_is_counted():
+    # An aperture of +-12 rows around a trace 2.8-3.2 rows wide, moved by up to a row and
+    # smeared by up to 2.5 rows: a frame keeps 98.9-99.8 % of its light inside.
+    n = 10
+    rng = np.random.default_rng(4)
+    data, _, flux, region, _ = _truth(n, smear=rng.uniform(0.0, 2.5, n),
+                                      offset=rng.uniform(-1.0, 1.0, n), half_width=12)
+    inside = np.where(region, data, 0.0).sum(axis=(1, 2)) / flux.sum()
+    usable = np.broadcast_to(region, data.shape)
+    kept, _ = _extract(data, usable, region)
+    counted, _ = _extract(data, usable, region, spill=True)
+    kept, counted = kept.sum(axis=1) / flux.sum(), counted.sum(axis=1) / flux.sum()
+    # Without: the flux inside the aperture, frame by frame.
+    assert np.max(np.abs(kept / inside - 1)) < 2e-3
+    # With: the light carried out counted to first order (the template, made of light inside
+    # the aperture, knows the light that leaves it, not the tails that come in): the frames'
+    # spread 0.32 % -> 0.09 %, and closer to all of it.
+    assert np.std(counted) < 0.4 * np.std(inside), (np.std(counted), np.std(inside))
+    assert abs(counted.mean() - 1) < abs(inside.mean() - 1)
 
 
 def test_offsets_are_measured_to_a_hundredth_of_a_row():

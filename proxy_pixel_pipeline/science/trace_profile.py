@@ -183,6 +183,11 @@ class TemplateWarp:
         Normalised profile (:func:`series_template`); zero outside ``region``.
     region : ndarray of bool, same shape
         The aperture.
+    spill : bool
+        Scale each moved and smeared column to the share of the template's light
+        left inside the aperture (moving the trace towards an edge or smearing
+        it carries light past the aperture: the optimal flux then counts it),
+        instead of to the template's whole sum (the flux inside the aperture).
     cap : float
         Largest gain of a narrowing (``v < 0``) per Fourier mode: higher modes
         of a narrowing are not amplified further.  The template's own noise
@@ -194,7 +199,7 @@ class TemplateWarp:
         only where the profile's own modes are 1e-3 of their peak.
     """
 
-    def __init__(self, template, region, cap=1.5):
+    def __init__(self, template, region, cap=1.5, spill=False):
         self.region = np.asarray(region, bool)
         self.rows = _row_window(self.region)
         self.window = self.region[self.rows]
@@ -204,6 +209,7 @@ class TemplateWarp:
         self.spectrum = np.fft.rfft(t, n=self.m, axis=0)
         self.k = 2.0 * np.pi * np.fft.rfftfreq(self.m)[:, None]
         self.target = t.sum(axis=0, keepdims=True)      # the template's own column sums
+        self.spill = bool(spill)
         self.log_cap = float(np.log(cap))
         x = _columns_x(t.shape[1])
         self.basis_y = np.array([np.ones_like(x), x])
@@ -214,7 +220,8 @@ class TemplateWarp:
         """The moved and smeared template within the row window.
 
         ``P`` is made non-negative, zero outside the aperture and scaled to
-        the template's sum over each column (about 1: the template is
+        the template's sum over each column, or with ``spill`` to the share of
+        it the move and smear leave inside the aperture (about 1: the template is
         normalised by its signed sum before its wings' negative noise is
         clipped; renormalising the clipped profile would take the wings'
         positive noise out of the core's share).  Its share covers the whole
@@ -245,7 +252,10 @@ class TemplateWarp:
         inside = self.window & (raw > 0)
         p = np.where(inside, raw, 0.0)
         total = p.sum(axis=0, keepdims=True)
-        scale = np.where(total > 0, self.target / np.where(total > 0, total, 1.0), 0.0)
+        # The share left inside the aperture (signed, as the template's own sum), or all of it.
+        kept = (np.where(self.window, raw, 0.0).sum(axis=0, keepdims=True) if self.spill
+                else self.target)
+        scale = np.where(total > 0, kept / np.where(total > 0, total, 1.0), 0.0)
         if not derivatives:
             return p * scale
         d_y = np.fft.irfft(moved * (-1j * self.k), n=self.m, axis=0)[:self.n]

@@ -14,7 +14,10 @@ Definitions (``spectra`` section; notation of :mod:`proxy_pixel_pipeline.score`)
   masked and the true noise ``sqrt((BG - bias)/gain + (read_noise/gain)**2 +
   1/12)`` ADU; its light curves are made like stage 6's (columns with less
   than ``extract_min_weight`` of the profile usable filled by
-  :func:`~..lightcurves.fill_columns`).
+  :func:`~..lightcurves.fill_columns`); with ``profile_spill`` (stage 6
+  counts the light a moved or smeared trace carries past the mask) each
+  column divided by its share of the true signal inside the mask
+  (:func:`~.inputs.mask_fraction`).
 * ``white_scatter``: standard deviation (ddof 1) of the normalised white
   light curve over the out-of-transit frames (truth ``TRANSIT``), for
   stage 6's optimal (``WHITE``) and box (``WHITE_BOX``) light curves and the
@@ -29,6 +32,7 @@ from ..science import lightcurves as lc
 from ..runtime import registry
 from ..io.products import Spectrum, read_light_curves
 from ..flags import SpectrumFlag
+from .inputs import mask_fraction
 from .metric import Metric, lookup, number
 from .stats import as_float, robust_std
 
@@ -62,6 +66,9 @@ def spectra_section(run, notes) -> dict:
     order = [names.index(str(n).strip()) for n in lcs["FILE"]]
     oot = ~transit[order]
     oracle = run.oracle_columns[order]
+    if cfg.extract_profile == "follow" and cfg.profile_spill:
+        # Stage 6 counts the light the trace carries past the mask: so does the oracle.
+        oracle = oracle / mask_fraction(truth, run.mask, [names[i] for i in order])
     ok = lc.usable_columns(oracle)
     edges = lc.channel_edges(oracle.shape[1], cfg.channel_width)
     o_white, _, o_chan, _ = lc.bin_channels(oracle, np.zeros_like(oracle), edges, ok)

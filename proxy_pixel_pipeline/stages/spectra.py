@@ -192,7 +192,7 @@ class Spectra(FrameStage):
         template, shape = follow_frames(data, err, usable, self.region, self.cfg.profile_smooth,
                                         offset=self.offsets)
         self.template, self.trace_shape = template, shape
-        self.warp = TemplateWarp(template, self.region)
+        self.warp = TemplateWarp(template, self.region, spill=self.cfg.profile_spill)
         self.offsets, self.widths = shape.offset, shape.width
         self.log.info("profile follows each frame: offsets %.3f to %.3f rows, widths %.3f to "
                       "%.3f rows", shape.offset.min(), shape.offset.max(), shape.width.min(),
