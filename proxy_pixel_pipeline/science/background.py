@@ -19,7 +19,7 @@ import numpy as np
 from .robust import MAD_TO_SIGMA
 
 __all__ = ["background_frame", "final_frame", "combine_proxies", "background_error", "proxy_hits",
-           "CLIP_SIGMA"]
+           "row_line_fit", "CLIP_SIGMA"]
 
 
 
@@ -88,18 +88,39 @@ def proxy_hits(series, noise, n_sigma=5.0, min_frames=5, iterations=3):
 
 def _fit_common(series, common, use, floor):
     """Residuals of ``series ~ a + b * common`` fitted over ``use``, and the robust sigma."""
-    w = use.astype(float)
-    n = np.maximum(w.sum(axis=1), 1.0)
-    v = np.where(use, series, 0.0)
-    c_mean = (w * common).sum(axis=1) / n
-    v_mean = v.sum(axis=1) / n
-    dc = common[None, :] - c_mean[:, None]
-    var = (w * dc ** 2).sum(axis=1)
-    b = np.where(var > 0, (w * dc * (v - v_mean[:, None])).sum(axis=1) / np.where(var > 0, var, 1), 0.0)
-    residual = series - v_mean[:, None] - b[:, None] * dc
+    residual = series - row_line_fit(series, common, use)[0]
     mad = np.nanmedian(np.abs(np.where(use, residual, np.nan)), axis=1)
     sigma = np.fmax(MAD_TO_SIGMA * mad, floor)
     return residual, sigma
+
+
+def row_line_fit(y, x, use):
+    """Each row of ``y`` fitted by ``a + b x`` (least squares over its ``use`` values).
+
+    Parameters
+    ----------
+    y : ndarray, shape (n, m)
+    x : ndarray, shape (m,)
+        The regressor, shared by the rows (a frame quantity).
+    use : ndarray of bool, shape (n, m)
+
+    Returns
+    -------
+    fit : ndarray, shape (n, m)
+        ``a + b x`` at every column (``b`` = 0 where ``x`` does not vary over a
+        row's values).
+    n_used : ndarray, shape (n,)
+    """
+    w = use.astype(float)
+    n = w.sum(axis=1)
+    nn = np.maximum(n, 1.0)
+    x_mean = (w * x).sum(axis=1) / nn
+    y_mean = np.where(use, y, 0.0).sum(axis=1) / nn
+    dx = x[None, :] - x_mean[:, None]
+    var = (w * dx ** 2).sum(axis=1)
+    slope = np.where(var > 0, (w * dx * np.where(use, y - y_mean[:, None], 0.0)).sum(axis=1)
+                     / np.where(var > 0, var, 1.0), 0.0)
+    return y_mean[:, None] + slope[:, None] * dx, n
 
 
 def combine_proxies(values, method="median", clip_sigma=3.0):

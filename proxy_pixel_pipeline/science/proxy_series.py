@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .background import row_line_fit
 from .robust import MAD_TO_SIGMA
 
 __all__ = ["model_proxy_series", "SERIES_CLIP_SIGMA", "COHERENCE_SIGMA"]
@@ -116,7 +117,7 @@ def model_proxy_series(series, smooth, frame_term, dropped=None, min_frames=10,
     y = series - smooth
     use = finite if dropped is None else finite & ~dropped
     for _ in range(iterations + 1):
-        model, n_used = _fit_line(y, t, use)
+        model, n_used = row_line_fit(y, t, use)
         residual = np.where(use, y - model, np.nan)
         with np.errstate(invalid="ignore"):
             sigma = MAD_TO_SIGMA * np.nanmedian(np.abs(residual), axis=1)
@@ -151,21 +152,6 @@ def model_proxy_series(series, smooth, frame_term, dropped=None, min_frames=10,
         info["coherent"] = info["coherence"] > 1.0 + COHERENCE_SIGMA * np.sqrt(2.0 / n_frames)
     info["own_share"] = float(own.mean())
     return np.where(finite, values, np.nan), info
-
-
-def _fit_line(y, t, use):
-    """Per row, ``a + b t`` by least squares over ``use``; the fit at every frame and the
-    number of values used."""
-    w = use.astype(float)
-    n = w.sum(axis=1)
-    nn = np.maximum(n, 1.0)
-    t_mean = (w * t).sum(axis=1) / nn
-    y_mean = np.where(use, y, 0.0).sum(axis=1) / nn
-    dt = t[None, :] - t_mean[:, None]
-    var = (w * dt ** 2).sum(axis=1)
-    slope = np.where(var > 0, (w * dt * np.where(use, y - y_mean[:, None], 0.0)).sum(axis=1)
-                     / np.where(var > 0, var, 1.0), 0.0)
-    return y_mean[:, None] + slope[:, None] * dt, n
 
 
 def _expected_variance(level, variance, fitted, n_used):
