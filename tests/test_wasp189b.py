@@ -67,3 +67,27 @@ def test_reduced_simulation_has_the_visits_frames(tmp_path):
     # after the per-pixel dark pattern is averaged along the rows.
     rows = np.median(background, axis=1)
     assert np.ptp(rows) > 1.0
+
+
+def test_phase_cubic_ramp_is_a_cubic_in_the_window_and_leaves_the_other_draws():
+    """``ramp_shape="phase_cubic"``: the throughput is the same cubic of the orbit's phase in
+    every window (deeper in the first), and every other draw of the visit is unchanged."""
+    from dataclasses import replace
+    p = sim.PRESETS["wasp189b"]
+    cubic = replace(p, ramp_shape="phase_cubic")
+    times = science_times(p)
+    a = visit_systematics(p, times, np.random.default_rng(3))
+    b = visit_systematics(cubic, times, np.random.default_rng(3))
+    for key in ("offset", "smear", "slit", "drift"):
+        assert np.array_equal(a[key], b[key]), key
+    assert not a["ramp_cubic"].any() and np.count_nonzero(b["ramp_cubic"]) == 3
+    x = 2 * times["since_window"] / (p.orbit_visible_fraction * p.orbit_period) - 1
+    later = times["orbit"] > 1
+    deficit = (1 - b["ramp"][later]) / b["ramp_amplitude"]
+    fit = np.polyfit(x[later], deficit, 3)
+    assert np.allclose(fit[::-1], [0, *b["ramp_cubic"]], atol=1e-9)
+    first = ~later
+    assert np.allclose(1 - b["ramp"][first],
+                       p.ramp_first_orbit * b["ramp_amplitude"] * np.polyval(fit, x[first]))
+    with pytest.raises(ValueError, match="ramp_shape"):
+        sim.simulate("unused", "wasp189b", seed=1, ramp_shape="cubic")

@@ -273,6 +273,13 @@ class SimulationParameters:
         per visit around this [approx.; wasp189b: 0.01].
     ramp_tau : float
         e-folding time of the ramp, s, e.g. 900 [approx.].
+    ramp_shape : str
+        ``"exponential"`` (the settling above) or ``"phase_cubic"``: a
+        thermal cycle cubic in the orbit's phase within the window,
+        ``1 - A sum_k b_k (2 x - 1)**k`` (k = 1 .. 3, ``x`` the time since
+        the window's start over its length, ``b_k`` standard normal per
+        visit), as CUTE's own data simulator models the throughput; the
+        same amplitude, first-orbit factor and spread apply.
     ramp_first_orbit : float
         The ramp of a visit's first orbit window is this many times deeper,
         e.g. 3 [approx.; the first orbit of a visit settles most].
@@ -392,6 +399,7 @@ class SimulationParameters:
     slit_loss: float = 0.0
     ramp_amplitude: float = 0.0
     ramp_tau: float = 900.0
+    ramp_shape: str = "exponential"
     ramp_first_orbit: float = 3.0
     ramp_spread: float = 0.3
     drift_amplitude: float = 0.0

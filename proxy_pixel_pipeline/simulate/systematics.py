@@ -14,11 +14,15 @@ window began::
     smear_f      = JITTER_f / plate_scale,  JITTER_f = jitter_median exp(jitter_sigma_ln N'_f)
     slit_f       = 1 - slit_loss (offset_f**2 + smear_f**2)
     ramp_f       = 1 - A R_f exp(-dt_f / ramp_tau),   R_f = ramp_first_orbit in orbit 1, else 1
+                   (ramp_shape "phase_cubic": 1 - A R_f sum_k b_k (2 x_f - 1)**k, k = 1 .. 3,
+                   x_f = dt_f / the window's length, the orbit's phase in the window)
     drift_f      = 1 + sum_k c_k u_f**k                              (k = 1 .. drift_order)
     throughput_f = ramp_f drift_f
 
 with ``D`` uniform in +-pointing_drift, ``A = ramp_amplitude exp(ramp_spread
-N)`` and ``c_k`` normal with rms ``drift_amplitude``, all drawn once per
+N)``, ``c_k`` normal with rms ``drift_amplitude`` and ``b_k`` standard normal
+(a thermal cycle cubic in orbital phase, as CUTE's own data simulator has
+the throughput; drawn last, and only for that shape), all drawn once per
 visit, as are the visit's trace shift (uniform in +-visit_trace_shift rows)
 and its mid-transit time (uniform within +-transit_offset_max s of the
 visit's middle).  The frame's signal is the visit's trace moved by
@@ -76,8 +80,10 @@ def visit_systematics(p: SimulationParameters, times: dict, rng) -> dict:
 
     The random draws come in a fixed order (trace shift, transit offset,
     pointing drift, per-frame offsets, per-frame jitters, ramp amplitude,
-    drift coefficients) and are made whatever the amplitudes, so switching
-    one systematic on or off leaves the others' values unchanged.
+    drift coefficients, then the cubic ramp's coefficients when
+    ``ramp_shape`` is ``"phase_cubic"``) and are made whatever the
+    amplitudes, so switching one systematic on or off leaves the others'
+    values unchanged.
 
     Parameters
     ----------
@@ -94,7 +100,8 @@ def visit_systematics(p: SimulationParameters, times: dict, rng) -> dict:
         the visit's middle plus its offset), and per frame ``offset``,
         ``smear`` (rows), ``jitter`` (arcsec rms, rounded to 0.01 as written
         in the header), ``slit``, ``ramp``, ``drift`` and ``throughput``
-        (``ramp x drift``) factors.
+        (``ramp x drift``) factors; ``ramp_amplitude``, ``drift_coefficients``
+        and ``ramp_cubic`` (the ``b_k``, zeros for the exponential).
     """
     t = times["time"]
     n = len(t)
@@ -110,11 +117,19 @@ def visit_systematics(p: SimulationParameters, times: dict, rng) -> dict:
     slit = np.maximum(1.0 - p.slit_loss * (offset ** 2 + smear ** 2), 1.0 - _MAX_SLIT_LOSS)
     amplitude = p.ramp_amplitude * np.exp(p.ramp_spread * rng.standard_normal())
     depth = amplitude * np.where(times["orbit"] == 1, p.ramp_first_orbit, 1.0)
-    ramp = 1.0 - depth * np.exp(-times["since_window"] / p.ramp_tau)
     coefficients = p.drift_amplitude * rng.standard_normal(p.drift_order)
     drift = 1.0 + sum(c * u ** (k + 1) for k, c in enumerate(coefficients))
     drift = np.broadcast_to(np.asarray(drift, float), (n,)).copy()
+    cubic = np.zeros(3)
+    if p.ramp_shape == "phase_cubic":
+        cubic = rng.standard_normal(3)
+        window = (p.orbit_visible_fraction * p.orbit_period if p.orbit_visible_fraction > 0
+                  else last_end - first_start)
+        x = 2.0 * times["since_window"] / window - 1.0
+        ramp = 1.0 - depth * sum(b * x ** (k + 1) for k, b in enumerate(cubic))
+    else:
+        ramp = 1.0 - depth * np.exp(-times["since_window"] / p.ramp_tau)
     return {"trace_shift": float(trace_shift), "transit_time": float(transit_time),
             "offset": offset, "smear": smear, "jitter": jitter, "slit": slit, "ramp": ramp,
             "drift": drift, "throughput": ramp * drift, "ramp_amplitude": float(amplitude),
-            "drift_coefficients": coefficients}
+            "drift_coefficients": coefficients, "ramp_cubic": cubic}

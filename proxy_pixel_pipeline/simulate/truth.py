@@ -199,9 +199,13 @@ def visit_cards(p, visit, sysm, transit_mid) -> dict:
              "TSHIFT": (sysm["trace_shift"], "[pix] the visit's trace (PROFILE) shift"),
              "RAMPAMP": (sysm["ramp_amplitude"], "orbit-window ramp amplitude of the visit"),
              "RAMPTAU": (p.ramp_tau, "[s] ramp e-folding time"),
-             "RAMP1ST": (p.ramp_first_orbit, "first orbit's ramp over the others'")}
+             "RAMP1ST": (p.ramp_first_orbit, "first orbit's ramp over the others'"),
+             "RAMPSHAP": (p.ramp_shape, "orbit-window ramp: exponential or phase_cubic")}
     for k, c in enumerate(sysm["drift_coefficients"], start=1):
         cards[f"DRIFT{k}"] = (float(c), f"drift coefficient of u**{k}")
+    if p.ramp_shape == "phase_cubic":
+        for k, b in enumerate(sysm["ramp_cubic"], start=1):
+            cards[f"RAMPB{k}"] = (float(b), f"cubic ramp's coefficient of (2x-1)**{k}")
     if transit_mid is not None:
         cards.update({
             "T_MID": (transit_mid, "[d] mid-transit time of the visit, MJD"),

@@ -114,6 +114,8 @@ def _check_systematics(p, need) -> None:
         need(is_num(getattr(p, name)) and getattr(p, name) > 0, name, "a number > 0")
     need(is_num(p.ramp_amplitude) and 0 <= p.ramp_amplitude * max(p.ramp_first_orbit, 1) < 0.5,
          "ramp_amplitude", ">= 0 and < 0.5 / ramp_first_orbit")
+    need(p.ramp_shape in ("exponential", "phase_cubic"), "ramp_shape",
+         '"exponential" or "phase_cubic"')
     need(is_int(p.visit_spacing) and p.visit_spacing >= 1, "visit_spacing", "an integer >= 1")
     need(is_int(p.drift_order) and 0 <= p.drift_order <= 5, "drift_order", "an integer in [0, 5]")
     need(p.planet_period is None or (is_num(p.planet_period) and p.planet_period > 0),
