@@ -4,6 +4,8 @@
 Example::
 
     python simulate.py --preset demo --out data/demo --seed 1
+    python simulate.py --preset wasp189b --visits 3 --out data/w189c \
+        --set ramp_shape=phase_cubic jitter_median=5.0
 
 All physics lives in :mod:`proxy_pixel_pipeline.simulate`; this script only
 parses the command line and reports where the files went.
@@ -36,9 +38,20 @@ def main(argv=None) -> int:
                              "config.yaml (presets with a planet: wasp189b, kelt9b)")
     parser.add_argument("--overwrite", action="store_true",
                         help="write into a non-empty folder, replacing earlier simulator files")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="settings",
+                        help="override fields of the preset (SimulationParameters, documented "
+                             "in proxy_pixel_pipeline/simulate/parameters.py): Python literals, "
+                             "else text, e.g. ramp_shape=phase_cubic jitter_median=5.0 "
+                             "'band_glow=(6.0, 10.0)'")
     args = parser.parse_args(argv)
 
     overrides = {} if args.missing_value is None else {"missing_value": args.missing_value}
+    for item in args.settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"simulate.py: error: --set {item!r}: expected KEY=VALUE", file=sys.stderr)
+            return 1
+        overrides[key.strip()] = _literal(value)
     start = time.perf_counter()
     try:
         seed = args.seed
@@ -68,6 +81,15 @@ def main(argv=None) -> int:
         print(f"note: {out / 'output'} holds pipeline products of the earlier data; run every "
               f"stage again from {registry.stage(1).script} with --overwrite")
     return 0
+
+
+def _literal(text):
+    """A Python literal (number, tuple, None, ...) if ``text`` is one, else the text."""
+    import ast
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
 
 if __name__ == "__main__":

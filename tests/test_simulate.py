@@ -519,3 +519,21 @@ def test_cli_visits_need_a_planet(tmp_path):
                          cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 1 and "planet_period" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
+
+
+def test_cli_set_overrides_preset_fields(tmp_path):
+    """``--set KEY=VALUE`` changes the preset's fields (literals, else text); a bad key or
+    value is one line naming it, exit 1, nothing written."""
+    def run(*extra, out="x"):
+        return subprocess.run([sys.executable, str(REPO / "simulate.py"), "--preset", "tiny",
+                               "--seed", "3", "--out", str(tmp_path / out), *extra],
+                              cwd=tmp_path, capture_output=True, text=True)
+    ok = run("--set", "n_science=3", "n_darks=4", "dark_sigma_ln=0.7")
+    assert ok.returncode == 0, ok.stderr
+    assert len(list((tmp_path / "x" / "science").glob("*.fits"))) == 3
+    assert len(list((tmp_path / "x" / "darks").glob("*.fits"))) == 4
+    for extra, named in ((["nosuch=1"], "nosuch"), (["ramp_shape=cubic"], "ramp_shape"),
+                         (["n_science"], "n_science")):
+        bad = run("--set", *extra, out="y")
+        assert bad.returncode == 1 and named in bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "y").exists()
