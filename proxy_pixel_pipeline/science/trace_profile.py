@@ -252,7 +252,10 @@ class TemplateWarp:
         inside = self.window & (raw > 0)
         p = np.where(inside, raw, 0.0)
         total = p.sum(axis=0, keepdims=True)
-        kept = self._kept(dy, v) if self.spill else self.target
+        if not self.spill:
+            kept = self.target
+        else:                        # without a narrowing, ``raw`` is the spill's own warp
+            kept = self._kept(dy, v, raw if np.all(v >= 0) else None)
         scale = np.where(total > 0, kept / np.where(total > 0, total, 1.0), 0.0)
         if not derivatives:
             return p * scale
@@ -261,14 +264,17 @@ class TemplateWarp:
                            axis=0)[:self.n]
         return (p * scale, np.where(inside, d_y, 0.0) * scale, np.where(inside, d_v, 0.0) * scale)
 
-    def _kept(self, dy, v):
+    def _kept(self, dy, v, moved=None):
         """Per column, the share of the template's light left inside the aperture by the move
         ``dy`` and the smear ``v`` (signed sums, as the template's own).  A narrowing (``v <
         0``) counts as none: the template cannot say what a narrower frame holds beyond its
         own aperture, and its capped modes ring past it (on frames narrower than the
-        template it took 0.1 % of their flux)."""
-        factor = np.exp(-1j * self.k * dy[None, :] - 0.5 * self.k * self.k * np.maximum(v, 0.0))
-        moved = np.fft.irfft(self.spectrum * factor, n=self.m, axis=0)[:self.n]
+        template it took 0.1 % of their flux).  ``moved``: the template already moved by
+        ``dy`` and smeared by ``max(v, 0)`` within the window, if at hand."""
+        if moved is None:
+            factor = np.exp(-1j * self.k * dy[None, :]
+                            - 0.5 * self.k * self.k * np.maximum(v, 0.0))
+            moved = np.fft.irfft(self.spectrum * factor, n=self.m, axis=0)[:self.n]
         return np.minimum(np.where(self.window, moved, 0.0).sum(axis=0, keepdims=True),
                           self.target)
 
