@@ -127,6 +127,30 @@ def test_frames_much_narrower_than_most_keep_their_flux():
     assert np.corrcoef(shape.width, smear ** 2)[0, 1] > 0.99
 
 
+def test_noisy_frames_much_wider_than_the_template_keep_their_flux():
+    # A template of a barely smeared frame (0.3 rows), frames smeared by 2.5-3.5 rows with
+    # noise 3 ADU (peaks ~100 ADU).  Outliers were clipped after one damped step, against
+    # a model still far too narrow: the pixels the noise pushed furthest were dropped and
+    # the frames fitted 0.55 rows**2 too narrow, their flux -0.21 %.  Clipped once the fit
+    # has converged: +0.004 % (the frames' own scatter 0.057 %, 15 frames).
+    n = 16
+    rng = np.random.default_rng(8)
+    smear = np.concatenate([[0.3], rng.uniform(2.5, 3.5, n - 1)])
+    data, _, flux, region, _ = _truth(n, smear=smear)
+    noisy = data + rng.normal(0.0, 3.0, data.shape)
+    usable = np.broadcast_to(region, data.shape)
+    err = np.full(data.shape, 3.0)
+    template = tp.series_template(data[:1], usable[:1], region, smooth=25)
+    shape = tp.fit_trace_shape(noisy, err, usable, template, region)
+    warp = tp.TemplateWarp(template, region)
+    got = np.array([ex.optimal_extract(noisy[k], err[k], tp.frame_profile(template, region,
+                                                                          shape, k, warp),
+                                       usable[k], GAIN).flux for k in range(n)])
+    white = got.sum(axis=1) / flux.sum() - 1
+    assert abs(white[1:].mean()) < 4e-4, white[1:].mean()
+    assert abs(np.mean(shape.smear[1:, 0] - (smear[1:] ** 2 - 0.3 ** 2))) < 0.15
+
+
 def test_the_light_a_moved_or_smeared_trace_carries_past_the_aperture_is_counted():
     # An aperture of +-12 rows around a trace 2.8-3.2 rows wide, moved by up to a row and
     # smeared by up to 2.5 rows: a frame keeps 98.9-99.8 % of its light inside.
