@@ -45,13 +45,13 @@ def main(argv=None) -> int:
                              "'band_glow=(6.0, 10.0)'")
     args = parser.parse_args(argv)
 
-    overrides = {} if args.missing_value is None else {"missing_value": args.missing_value}
-    for item in args.settings:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            print(f"simulate.py: error: --set {item!r}: expected KEY=VALUE", file=sys.stderr)
-            return 1
-        overrides[key.strip()] = _literal(value)
+    try:
+        overrides = sim.parse_overrides(args.settings)
+    except ValueError as exc:
+        print(f"simulate.py: error: --set {exc}", file=sys.stderr)
+        return 1
+    if args.missing_value is not None:
+        overrides["missing_value"] = args.missing_value
     start = time.perf_counter()
     try:
         seed = args.seed
@@ -81,15 +81,6 @@ def main(argv=None) -> int:
         print(f"note: {out / 'output'} holds pipeline products of the earlier data; run every "
               f"stage again from {registry.stage(1).script} with --overwrite")
     return 0
-
-
-def _literal(text):
-    """A Python literal (number, tuple, None, ...) if ``text`` is one, else the text."""
-    import ast
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 if __name__ == "__main__":

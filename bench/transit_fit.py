@@ -25,7 +25,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import ast
 import re
 import subprocess
 import sys
@@ -41,7 +40,7 @@ from proxy_pixel_pipeline.io.transit_products import read_depths  # noqa: E402
 from proxy_pixel_pipeline.runtime.config import load_config  # noqa: E402
 from proxy_pixel_pipeline.runtime.layout import Layout  # noqa: E402
 from proxy_pixel_pipeline.score import score_run  # noqa: E402
-from proxy_pixel_pipeline.simulate import simulate  # noqa: E402
+from proxy_pixel_pipeline.simulate import parse_overrides, simulate  # noqa: E402
 
 MG_II = (2793.5, 2806.5)
 
@@ -114,12 +113,9 @@ def main(argv=None):
                         "'channel_common_mode: none'")
     parser.add_argument("--sim", nargs="*", default=[], metavar="KEY=VALUE",
                         help="simulator overrides for data nobody tuned to, e.g. "
-                             "scatter_gradient=0.5 jitter_median=6.0 (Python literals)")
+                             "scatter_gradient=0.5 jitter_median=6.0 (Python literals, else text)")
     args = parser.parse_args(argv)
-    overrides = {}
-    for item in args.sim:
-        key, _, value = item.partition("=")
-        overrides[key] = ast.literal_eval(value)
+    overrides = parse_overrides(args.sim)
     data = args.data or Path("/tmp/ppp-bench") / f"{args.preset}-{args.seed}"
     names = [f"visit{k + 1}" for k in range(args.visits)]
     configs = [data / n / "config.yaml" for n in names]

@@ -146,13 +146,13 @@ import numpy as np
 
 from .detector import detector_maps, extra_components, temperatures
 from .parameters import SimulationParameters
-from .presets import PRESETS, resolve_parameters
+from .presets import PRESETS, parse_overrides, resolve_parameters
 from .trace import trace_model
 from .validation import is_int
 from .visit import write_visit
 from .writers import prepare_out_dir
 
-__all__ = ["SimulationParameters", "PRESETS", "simulate"]
+__all__ = ["SimulationParameters", "PRESETS", "simulate", "parse_overrides"]
 
 # The model's parts under the names the tests and benchmarks use.
 _trace_model = trace_model

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 
 from .parameters import SimulationParameters
 
-__all__ = ["PRESETS", "resolve_parameters"]
+__all__ = ["PRESETS", "resolve_parameters", "parse_overrides"]
 
 _TINY = SimulationParameters(
     n_rows=40, n_columns=64, n_darks=30, n_science=6,
@@ -98,3 +99,19 @@ def resolve_parameters(preset, overrides) -> SimulationParameters:
             raise TypeError(f"unknown simulation parameter '{key}'")
     return dataclasses.replace(base, **overrides) if overrides else base
 
+
+
+def parse_overrides(items) -> dict:
+    """``KEY=VALUE`` texts (a command line's) as field overrides: each value a Python
+    literal (number, tuple, None, ...) if it is one, else the text itself
+    (``ramp_shape=phase_cubic``).  Keys are checked by :func:`resolve_parameters`."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{item!r}: expected KEY=VALUE")
+        try:
+            overrides[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[key.strip()] = value
+    return overrides

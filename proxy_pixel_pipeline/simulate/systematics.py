@@ -57,9 +57,11 @@ def science_times(p: SimulationParameters) -> dict:
         ``time``: mid-exposure times, s from the start of the visit's first
         exposure; ``orbit``: 1-based orbit window of each frame;
         ``since_window``: mid-exposure time minus the start of its window, s
-        (``orbit_visible_fraction`` 0: one window, the whole visit).
+        (``orbit_visible_fraction`` 0: one window, the whole visit);
+        ``window``: a window's length, s.
     """
     n = p.n_science
+    window = (n - 1) * p.cadence + p.exptime
     if p.orbit_visible_fraction > 0:
         window = p.orbit_visible_fraction * p.orbit_period
         per_window = int((window - p.exptime) // p.cadence) + 1
@@ -72,7 +74,8 @@ def science_times(p: SimulationParameters) -> dict:
         orbit = np.zeros(n, int)
         window_start = np.zeros(n)
     time = start + 0.5 * p.exptime
-    return {"time": time, "orbit": orbit + 1, "since_window": time - window_start}
+    return {"time": time, "orbit": orbit + 1, "since_window": time - window_start,
+            "window": float(window)}
 
 
 def visit_systematics(p: SimulationParameters, times: dict, rng) -> dict:
@@ -123,9 +126,7 @@ def visit_systematics(p: SimulationParameters, times: dict, rng) -> dict:
     cubic = np.zeros(3)
     if p.ramp_shape == "phase_cubic":
         cubic = rng.standard_normal(3)
-        window = (p.orbit_visible_fraction * p.orbit_period if p.orbit_visible_fraction > 0
-                  else last_end - first_start)
-        x = 2.0 * times["since_window"] / window - 1.0
+        x = 2.0 * times["since_window"] / times["window"] - 1.0
         ramp = 1.0 - depth * sum(b * x ** (k + 1) for k, b in enumerate(cubic))
     else:
         ramp = 1.0 - depth * np.exp(-times["since_window"] / p.ramp_tau)
